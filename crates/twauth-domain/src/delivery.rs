@@ -1,0 +1,1 @@
+//! Delivery of queued mail from the outbox through a transport.

@@ -1,0 +1,241 @@
+//! The traits through which use cases reach the outside world. Adapters
+//! implement them; the server binary picks one adapter for each.
+//!
+//! Every store method is atomic: it commits all of its writes or none.
+//! Methods that take a [`Mail`] write it to the outbox in the same
+//! transaction as the rows it belongs to, so a code is never stored without
+//! its message, nor a message queued for a code that does not exist.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::mail::{Mail, MailError, OutboxEntry};
+use crate::model::{
+    CodeEffect, CodeId, CodePurpose, Email, EmailId, KeyPair, KeyPairId, KeyPairWithUser, NewCode,
+    NewUser, ReservedCode, Session, SessionId, SessionWithUser, User, UserId,
+};
+use crate::secret::TokenDigest;
+use crate::values::EmailAddress;
+
+/// What a unique value collided with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    EmailAddress,
+    Alias,
+}
+
+impl Taken {
+    pub fn message(self) -> &'static str {
+        match self {
+            Taken::EmailAddress => "the email address is already taken",
+            Taken::Alias => "the alias is already taken",
+        }
+    }
+}
+
+/// How a store call failed. Adapters map their own errors into these
+/// variants and never pass driver errors upward.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is already stored.
+    #[error("{}", .0.message())]
+    Conflict(Taken),
+    /// The database cannot be reached or timed out; retrying may help.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, a broken invariant, corrupt data.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Users and their registration.
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a new user with its first (preferred, unverified) email, its
+    /// first pending session and that session's code and mail.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] with [`Taken::EmailAddress`] when the address
+    /// is on any account, or [`Taken::Alias`] when the alias is taken
+    /// (case-insensitively).
+    fn register(
+        &self,
+        user: &NewUser,
+        email: &Email,
+        session: &Session,
+        code: &NewCode,
+        mail: &Mail,
+    ) -> StoreResult<()>;
+
+    /// Finds a user by id.
+    fn find_user(&self, id: UserId) -> StoreResult<Option<User>>;
+
+    /// Finds the email a login for `address` mails its code to: a verified
+    /// email, or the registration address of a user not yet verified.
+    fn find_login_email(&self, address: &EmailAddress) -> StoreResult<Option<Email>>;
+
+    /// Deletes users whose registration was never verified and who were
+    /// created before `created_before`, with everything they own.
+    fn purge_unverified_users(&self, created_before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Sessions, the things bearer tokens prove.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts a pending session with its code and the code's mail.
+    fn start_session(&self, session: &Session, code: &NewCode, mail: &Mail) -> StoreResult<()>;
+
+    /// Finds a session by the digest of its bearer token, with its user.
+    fn find_session(&self, digest: &TokenDigest) -> StoreResult<Option<SessionWithUser>>;
+
+    /// Records that the session was used at `at`.
+    fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> StoreResult<()>;
+
+    /// Lists the user's verified sessions that are neither closed nor
+    /// expired at `now`, oldest first.
+    fn list_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<Vec<Session>>;
+
+    /// Closes one of the user's sessions. Returns `false` when the user has
+    /// no open session with that id.
+    fn close_session(&self, user: UserId, id: SessionId, at: OffsetDateTime) -> StoreResult<bool>;
+
+    /// Moves the expiry of an open session. Returns `false` when it is gone.
+    fn extend_session(&self, id: SessionId, expires_at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// One-time codes.
+pub trait CodeStore: Send + Sync + 'static {
+    /// Takes one attempt of a live code: unused, unexpired, issued for one of
+    /// `purposes` (and for `user`, when given), with fewer than
+    /// `max_attempts` attempts. The attempt counter rises before the code is
+    /// checked, so concurrent guesses can never exceed the limit.
+    ///
+    /// Returns `None` when no such live code exists.
+    fn reserve_code_attempt(
+        &self,
+        id: CodeId,
+        purposes: &[CodePurpose],
+        user: Option<UserId>,
+        now: OffsetDateTime,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ReservedCode>>;
+
+    /// Marks the code used and applies `effect`, in one transaction that
+    /// succeeds only while the code is unused and unexpired. Returns `false`
+    /// when another request consumed it first.
+    fn consume_code(&self, id: CodeId, now: OffsetDateTime, effect: &CodeEffect) -> StoreResult<bool>;
+}
+
+/// How a change to one email ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmailChange {
+    Done(Email),
+    NotFound,
+    /// The email must be verified first.
+    Unverified,
+    /// The preferred email cannot be deleted.
+    Preferred,
+}
+
+/// The addresses of each user.
+pub trait EmailStore: Send + Sync + 'static {
+    /// Inserts an unverified email with its code and mail.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] with [`Taken::EmailAddress`] when the address
+    /// is on any account.
+    fn add_email(&self, email: &Email, code: &NewCode, mail: &Mail) -> StoreResult<()>;
+
+    /// Lists the user's emails, oldest first.
+    fn list_emails(&self, user: UserId) -> StoreResult<Vec<Email>>;
+
+    /// Makes a verified email the user's preferred one, and no other.
+    fn prefer_email(&self, user: UserId, id: EmailId) -> StoreResult<EmailChange>;
+
+    /// Deletes an email that is not the preferred one.
+    fn delete_email(&self, user: UserId, id: EmailId) -> StoreResult<EmailChange>;
+}
+
+/// Key pairs, the credentials of programs.
+pub trait KeyPairStore: Send + Sync + 'static {
+    /// Inserts an unverified key pair with its code and mail.
+    fn create_key_pair(&self, key_pair: &KeyPair, code: &NewCode, mail: &Mail) -> StoreResult<()>;
+
+    /// Finds a key pair by its public key, with its owner.
+    fn find_key_pair(&self, api_key: &str) -> StoreResult<Option<KeyPairWithUser>>;
+
+    /// Lists the user's key pairs that are not deleted, oldest first.
+    fn list_key_pairs(&self, user: UserId) -> StoreResult<Vec<KeyPair>>;
+
+    /// Deletes one of the user's key pairs. Returns it, or `None` when the
+    /// user has no such key pair.
+    fn delete_key_pair(
+        &self,
+        user: UserId,
+        id: KeyPairId,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<KeyPair>>;
+}
+
+/// The queue of messages waiting for delivery.
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Queues messages that belong to no other write, such as notices.
+    fn enqueue(&self, mails: &[Mail], now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Takes up to `limit` messages that are due at `now` and hides them from
+    /// other workers for `lease`, so that replicas never take the same one.
+    fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Records a delivery and replaces the stored message with `redacted`,
+    /// which holds no code.
+    fn mark_sent(&self, id: uuid::Uuid, at: OffsetDateTime, redacted: &Mail) -> StoreResult<()>;
+
+    /// Records a failed attempt and when to try again.
+    fn mark_retry(&self, id: uuid::Uuid, next_attempt_at: OffsetDateTime, error: &str) -> StoreResult<()>;
+
+    /// Gives up on a message for good and removes its code.
+    fn mark_failed(&self, id: uuid::Uuid, at: OffsetDateTime, redacted: &Mail, error: &str) -> StoreResult<()>;
+
+    /// Deletes sent and failed messages older than `before`.
+    fn purge_finished(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Counts messages not yet sent or failed.
+    fn pending_count(&self) -> StoreResult<u64>;
+}
+
+/// Every store port in one bound, as use cases need them.
+pub trait Store: UserStore + SessionStore + CodeStore + EmailStore + KeyPairStore + OutboxStore {
+    /// Checks that the database answers.
+    fn ping(&self) -> StoreResult<()>;
+}
+
+/// The current time. Tests use a clock they can move.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// A cryptographically secure source of random bytes.
+pub trait RandomSource: Send + Sync + 'static {
+    fn fill(&self, buf: &mut [u8]);
+
+    fn uuid(&self) -> uuid::Uuid {
+        let mut bytes = [0u8; 16];
+        self.fill(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+}
+
+/// Delivers one rendered message. Called only by the outbox worker, never on
+/// a request path.
+pub trait MailTransport: Send + Sync + 'static {
+    /// Sends the message and returns its Message-ID.
+    ///
+    /// # Errors
+    /// [`MailError::Transient`] when a retry may succeed (connection refused,
+    /// time-out, 4xx reply); [`MailError::Permanent`] otherwise.
+    fn send(&self, mail: &Mail) -> Result<String, MailError>;
+}
