@@ -1,0 +1,80 @@
+//! The PostgreSQL adapter: the shared queries compiled against the
+//! PostgreSQL schema, plus the parts only PostgreSQL has (row locks that skip
+//! locked rows, and an advisory lock around migrations).
+
+use diesel::pg::PgConnection;
+use diesel::sql_types::BigInt;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use time::Duration;
+
+use crate::error::PersistenceError;
+use crate::schema_pg as schema;
+
+type Conn = PgConnection;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Key of the advisory lock held while migrating: the bytes of "twauth".
+const MIGRATION_LOCK_KEY: i64 = 0x7477_6175_7468;
+
+/// Runs `f` in a read-committed transaction. Statements that must not race
+/// carry their own conditions in their WHERE clauses.
+fn write_tx<T>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> QueryResult<T>) -> QueryResult<T> {
+    conn.transaction(f)
+}
+
+include!("queries.rs");
+
+/// Leases up to `limit` due messages. `FOR UPDATE SKIP LOCKED` lets several
+/// workers claim at once without waiting for or sharing a row.
+pub(crate) fn claim_due(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    limit: u32,
+    lease: Duration,
+) -> QueryResult<Vec<OutboxEntry>> {
+    conn.transaction(|conn| {
+        let ids = outbox::table
+            .select(outbox::id)
+            .filter(outbox::sent_at.is_null())
+            .filter(outbox::failed_at.is_null())
+            .filter(outbox::due_at.le(DbTime(now)))
+            .order((outbox::due_at, outbox::created_at))
+            .limit(i64::from(limit))
+            .for_update()
+            .skip_locked()
+            .load::<DbId>(conn)?;
+        lease_rows(conn, &ids, now + lease)
+    })
+}
+
+/// Runs the pending migrations while holding an advisory lock, so processes
+/// that start together migrate one after another.
+pub(crate) fn migrate(conn: &mut Conn) -> Result<(), PersistenceError> {
+    let unavailable = |e: diesel::result::Error| PersistenceError::Unavailable(e.to_string());
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(conn)
+        .map_err(unavailable)?;
+    let result = run_migrations(conn);
+    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(conn)
+        .map_err(unavailable);
+    result.and(unlocked.map(|_| ()))
+}
+
+fn run_migrations(conn: &mut Conn) -> Result<(), PersistenceError> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| PersistenceError::Migration(e.to_string()))?;
+    for version in applied {
+        tracing::info!(migration.version = %version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+pub(crate) fn pending_migrations(conn: &mut Conn) -> Result<bool, PersistenceError> {
+    conn.has_pending_migration(MIGRATIONS)
+        .map_err(|e| PersistenceError::Migration(e.to_string()))
+}

@@ -1,0 +1,59 @@
+//! The SQLite adapter: the shared queries compiled against the SQLite
+//! schema. Every write runs in an `IMMEDIATE` transaction, which takes the
+//! database's single write lock up front, so two writers queue on the busy
+//! timeout instead of failing when one upgrades a read to a write.
+
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use time::Duration;
+
+use crate::error::PersistenceError;
+use crate::schema_sqlite as schema;
+
+type Conn = SqliteConnection;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+fn write_tx<T>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> QueryResult<T>) -> QueryResult<T> {
+    conn.immediate_transaction(f)
+}
+
+include!("queries.rs");
+
+/// Leases up to `limit` due messages. The write lock of the immediate
+/// transaction keeps other workers out until the lease is stored.
+pub(crate) fn claim_due(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    limit: u32,
+    lease: Duration,
+) -> QueryResult<Vec<OutboxEntry>> {
+    write_tx(conn, |conn| {
+        let ids = outbox::table
+            .select(outbox::id)
+            .filter(outbox::sent_at.is_null())
+            .filter(outbox::failed_at.is_null())
+            .filter(outbox::due_at.le(DbTime(now)))
+            .order((outbox::due_at, outbox::created_at))
+            .limit(i64::from(limit))
+            .load::<DbId>(conn)?;
+        lease_rows(conn, &ids, now + lease)
+    })
+}
+
+/// Runs the pending migrations. SQLite's write lock keeps two processes from
+/// applying the same migration at once.
+pub(crate) fn migrate(conn: &mut Conn) -> Result<(), PersistenceError> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| PersistenceError::Migration(e.to_string()))?;
+    for version in applied {
+        tracing::info!(migration.version = %version, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+pub(crate) fn pending_migrations(conn: &mut Conn) -> Result<bool, PersistenceError> {
+    conn.has_pending_migration(MIGRATIONS)
+        .map_err(|e| PersistenceError::Migration(e.to_string()))
+}
