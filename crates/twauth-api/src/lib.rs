@@ -48,6 +48,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .configure(routes::configure)
                     .default_service(web::to(route_not_found)),
             )
-            .service(web::resource("/health/alive").to(|| async { HttpResponse::Ok().body("ok") }));
+            .service(web::resource("/health/alive").to(|| async { HttpResponse::Ok().body("ok") }))
+            .default_service(web::to(route_not_found));
     }
 }

@@ -1,0 +1,166 @@
+//! Configuration: `config/default.toml` (compiled in), then an optional file
+//! from `--config` or `TWAUTH_CONFIG`, then `TWAUTH_`-prefixed environment
+//! variables with `__` between nested keys (`TWAUTH_DATABASE__URL`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The defaults every other layer overrides.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub mail: MailSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Seconds that in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout: u64,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Peers (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    /// Run migrations at start-up. Unset means on for SQLite, off for
+    /// PostgreSQL, where `twauth migrate` runs them as a deploy step.
+    pub migrate_on_start: Option<bool>,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub connect_timeout: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MailSettings {
+    /// The `From` header of every message.
+    pub from: String,
+    /// Product name used in subjects and bodies.
+    pub product_name: String,
+    /// Milliseconds between outbox polls when no request wakes the worker.
+    pub poll_interval_ms: u64,
+    /// Seconds to keep sent and failed messages before purging them.
+    pub keep_finished: u64,
+    /// Seconds after which a message that still fails is given up.
+    pub max_age: u64,
+    /// The transport and its settings.
+    pub transport: twauth_mail::TransportSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AuthSettings {
+    /// Seconds a one-time code stays valid.
+    pub code_lifetime: i64,
+    /// Wrong attempts after which a code is dead.
+    pub code_max_attempts: u32,
+    /// bcrypt cost of code hashes, 4 to 31.
+    pub code_hash_cost: u32,
+    /// Seconds a session lives after verification or its last extend.
+    pub session_lifetime: i64,
+    /// Seconds after verification beyond which a session cannot be extended.
+    pub session_max_lifetime: i64,
+    /// Seconds of inactivity after which a session dies; 0 turns this off.
+    pub session_idle_timeout: i64,
+    /// Largest `days` of a new key pair.
+    pub key_pair_max_days: u32,
+    /// Roles of a new user.
+    pub default_roles: Vec<String>,
+    /// Groups of a new user.
+    pub default_groups: Vec<String>,
+    /// Seconds an account whose registration was never verified is kept.
+    pub unverified_account_ttl: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `twauth=debug,actix_web=info`.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// Reads the layers in order; `file` is the optional middle layer.
+    ///
+    /// # Errors
+    /// Fails on an unreadable file, a malformed value or a missing key.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("TWAUTH")
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies")
+                .with_list_parse_key("auth.default_roles")
+                .with_list_parse_key("auth.default_groups")
+                .try_parsing(true),
+        );
+        let settings: Settings = builder
+            .build()
+            .context("failed to read the configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+        assert!(settings.database.url.starts_with("sqlite://"));
+        assert_eq!(settings.auth.code_max_attempts, 5);
+        assert_eq!(settings.auth.default_roles, vec!["user"]);
+    }
+
+    #[test]
+    fn file_layer_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("twauth-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("extra.toml");
+        std::fs::write(&path, "[auth]\ncode_lifetime = 120\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.auth.code_lifetime, 120);
+        assert_eq!(settings.auth.session_lifetime, 86_400);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        assert!(Settings::load(Some(Path::new("/nonexistent/twauth.toml"))).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Wiring: builds the adapters from settings, hands them to the domain, and
+//! runs the HTTP server and the delivery worker until a signal stops them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+use twauth_api::{ApiSettings, ApiState};
+use twauth_domain::delivery::DeliveryPolicy;
+use twauth_domain::memory::{SystemClock, SystemRandom};
+use twauth_domain::ports::{Clock, MailTransport};
+use twauth_domain::{Auth, Policy};
+use twauth_persistence::{Backend, Database, PoolSettings};
+
+use crate::config::Settings;
+
+fn connect(settings: &Settings) -> anyhow::Result<Database> {
+    let pool = PoolSettings {
+        max_size: settings.database.max_connections,
+        connect_timeout: Duration::from_secs(settings.database.connect_timeout),
+        ..PoolSettings::default()
+    };
+    Database::connect(&settings.database.url, &pool).context("failed to open the database")
+}
+
+/// Runs `twauth migrate`.
+pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let database = connect(settings)?;
+    database.migrate().context("failed to run migrations")?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+/// Builds the domain policy from the `[auth]` settings.
+pub fn policy(settings: &Settings) -> anyhow::Result<Policy> {
+    let auth = &settings.auth;
+    let seconds = time::Duration::seconds;
+    let policy = Policy {
+        code_lifetime: seconds(auth.code_lifetime),
+        code_max_attempts: auth.code_max_attempts,
+        code_hash_cost: auth.code_hash_cost,
+        session_lifetime: seconds(auth.session_lifetime),
+        session_max_lifetime: seconds(auth.session_max_lifetime),
+        session_idle_timeout: (auth.session_idle_timeout > 0)
+            .then(|| seconds(auth.session_idle_timeout)),
+        key_pair_max_days: auth.key_pair_max_days,
+        default_roles: auth.default_roles.clone(),
+        default_groups: auth.default_groups.clone(),
+        unverified_account_ttl: seconds(auth.unverified_account_ttl),
+        ..Policy::default()
+    };
+    policy.validate()?;
+    Ok(policy)
+}
+
+fn api_settings(settings: &Settings) -> anyhow::Result<ApiSettings> {
+    let mut trusted_proxies = Vec::new();
+    for entry in &settings.server.trusted_proxies {
+        let net = entry
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .with_context(|| format!("invalid server.trusted_proxies entry {entry:?}"))?;
+        trusted_proxies.push(net);
+    }
+    Ok(ApiSettings {
+        trusted_proxies,
+        body_limit: settings.server.body_limit,
+    })
+}
+
+/// Runs `twauth serve`: until SIGINT or SIGTERM, then drains and exits.
+pub fn serve(settings: Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let policy = policy(&settings)?;
+    let api = api_settings(&settings)?;
+
+    let database = connect(&settings)?;
+    let migrate_on_start = settings
+        .database
+        .migrate_on_start
+        .unwrap_or(database.backend() == Backend::Sqlite);
+    if migrate_on_start {
+        database.migrate().context("failed to run migrations")?;
+    }
+
+    let transport: Arc<dyn MailTransport> = Arc::new(
+        twauth_mail::Transport::from_settings(
+            &settings.mail.transport,
+            twauth_mail::MailSettings {
+                from: settings.mail.from.clone(),
+                product_name: settings.mail.product_name.clone(),
+            },
+        )
+        .context("failed to set up the mail transport")?,
+    );
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let auth = Arc::new(Auth::new(
+        Arc::new(database),
+        clock.clone(),
+        Arc::new(SystemRandom::default()),
+        policy,
+    ));
+    let delivery = DeliveryPolicy {
+        max_age: time::Duration::seconds(settings.mail.max_age as i64),
+        keep_finished: time::Duration::seconds(settings.mail.keep_finished as i64),
+        ..DeliveryPolicy::default()
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(crate::worker::run_delivery(
+            auth.clone(),
+            transport,
+            clock,
+            delivery,
+            Duration::from_millis(settings.mail.poll_interval_ms),
+            wake.clone(),
+            stop_rx,
+        ));
+
+        let state = ApiState::new(auth, api).with_mail_hook(move || wake.notify_one());
+        let mut server = HttpServer::new(move || App::new().configure(twauth_api::configure(state.clone())))
+            .shutdown_timeout(settings.server.shutdown_timeout)
+            .bind(settings.server.listen)
+            .with_context(|| format!("failed to listen on {}", settings.server.listen))?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        for addr in server.addrs() {
+            // Tests and scripts read the bound port from this line.
+            println!("twauth listening on http://{addr}");
+            tracing::info!(
+                address = %addr,
+                startup_ms = started.elapsed().as_millis() as u64,
+                "twauth listening"
+            );
+        }
+
+        server.run().await.context("the HTTP server failed")?;
+
+        tracing::info!("HTTP server stopped, stopping the mail worker");
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        Ok(())
+    })
+}
