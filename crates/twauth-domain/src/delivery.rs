@@ -64,12 +64,12 @@ impl DeliveryPolicy {
     }
 }
 
-/// What happened to one message in a [`deliver_due`] call.
+/// Outcome of one message in a [`deliver_due`] call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryResult {
     /// The transport accepted the message.
     Sent { message_id: String },
-    /// A transient failure; the message is due again at `next_attempt_at`.
+    /// A transient failure. The message is due again at `next_attempt_at`.
     Retry {
         next_attempt_at: OffsetDateTime,
         error: String,

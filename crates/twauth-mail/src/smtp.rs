@@ -1,11 +1,12 @@
 //! Delivery through an SMTP relay, over a pool of connections.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::Transport as _;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{self, PoolConfig};
 use serde::{Deserialize, Deserializer};
 use twauth_domain::mail::{Mail, MailError};
@@ -32,20 +33,26 @@ pub enum TlsMode {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpSettings {
-    /// Host name or IP address of the relay; also the name its TLS
-    /// certificate must match.
+    /// Host name or IP address of the relay. With TLS, the relay's
+    /// certificate must match it.
     pub host: String,
     /// TCP port. The default, 25, does not change with `tls`.
     pub port: u16,
     pub tls: TlsMode,
+    /// PEM file of extra root certificates to trust, for a relay whose
+    /// certificate a private CA signed. The Mozilla roots built into the
+    /// `webpki-roots` crate are trusted in any case, but the system store is
+    /// not read.
+    pub ca_file: Option<PathBuf>,
     /// User name for SMTP AUTH. Set it together with `password`, or neither.
     pub username: Option<String>,
     pub password: Option<String>,
-    /// Time-out of each network operation; whole seconds in configuration
-    /// files.
+    /// Time-out of each network operation, written in whole seconds in
+    /// configuration files.
     #[serde(deserialize_with = "deserialize_seconds")]
     pub timeout: Duration,
-    /// Maximum number of idle connections kept open to the relay.
+    /// Maximum number of idle connections the pool keeps open to the relay.
+    /// Busy senders may open more at the same time.
     pub pool_max_size: u32,
 }
 
@@ -55,6 +62,7 @@ impl Default for SmtpSettings {
             host: "127.0.0.1".into(),
             port: 25,
             tls: TlsMode::default(),
+            ca_file: None,
             username: None,
             password: None,
             timeout: Duration::from_secs(30),
@@ -70,6 +78,7 @@ impl fmt::Debug for SmtpSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "******"))
             .field("timeout", &self.timeout)
@@ -111,8 +120,8 @@ impl SmtpTransport {
 
         let tls = match smtp.tls {
             TlsMode::None => Tls::None,
-            TlsMode::StartTls => Tls::Required(tls_parameters(&smtp.host)?),
-            TlsMode::Tls => Tls::Wrapper(tls_parameters(&smtp.host)?),
+            TlsMode::StartTls => Tls::Required(tls_parameters(smtp)?),
+            TlsMode::Tls => Tls::Wrapper(tls_parameters(smtp)?),
         };
         let mut builder = smtp::SmtpTransport::builder_dangerous(smtp.host.as_str())
             .port(smtp.port)
@@ -134,8 +143,36 @@ impl SmtpTransport {
     }
 }
 
-fn tls_parameters(host: &str) -> Result<TlsParameters, ConfigError> {
-    TlsParameters::new(host.to_owned()).map_err(|error| ConfigError::Tls(error.to_string()))
+const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
+fn tls_parameters(smtp: &SmtpSettings) -> Result<TlsParameters, ConfigError> {
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if let Some(path) = &smtp.ca_file {
+        let pem = std::fs::read(path).map_err(|error| {
+            ConfigError::Tls(format!("failed to read {}: {error}", path.display()))
+        })?;
+        // lettre accepts a file without any certificate block as an empty
+        // list, which would silently trust nothing extra.
+        if !pem
+            .windows(PEM_CERTIFICATE.len())
+            .any(|window| window == PEM_CERTIFICATE)
+        {
+            return Err(ConfigError::Tls(format!(
+                "{} contains no PEM certificate",
+                path.display()
+            )));
+        }
+        let certificate = Certificate::from_pem(&pem).map_err(|error| {
+            ConfigError::Tls(format!(
+                "invalid PEM certificate in {}: {error}",
+                path.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder
+        .build()
+        .map_err(|error| ConfigError::Tls(error.to_string()))
 }
 
 impl MailTransport for SmtpTransport {
@@ -247,6 +284,27 @@ mod tests {
         let error = SmtpTransport::new(&SmtpSettings::default(), settings).unwrap_err();
 
         assert!(matches!(error, ConfigError::Sender(_)), "{error:?}");
+    }
+
+    #[test]
+    fn smtp_transport_rejects_unreadable_ca_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let missing = temp.path().join("missing.pem");
+        let garbage = temp.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+
+        for ca_file in [missing, garbage] {
+            let settings = SmtpSettings {
+                ca_file: Some(ca_file.clone()),
+                ..SmtpSettings::default()
+            };
+
+            let error = SmtpTransport::new(&settings, MailSettings::default()).unwrap_err();
+
+            assert!(matches!(error, ConfigError::Tls(_)), "{error:?}");
+            let text = error.to_string();
+            assert!(text.contains(&ca_file.display().to_string()), "{text}");
+        }
     }
 
     #[test]

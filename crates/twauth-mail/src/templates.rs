@@ -44,7 +44,7 @@ pub fn render(product_name: &str, body: &MailBody) -> Result<Rendered, MailError
         } => {
             let code = code.as_ref().ok_or_else(|| {
                 MailError::Permanent(
-                    "the code mail holds no code because it was already delivered".into(),
+                    "the code mail contains no code because it was already delivered".into(),
                 )
             })?;
             Ok(render_code(
