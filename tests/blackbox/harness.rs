@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::Method;
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
 /// The API base path.
@@ -43,7 +43,9 @@ impl PgDatabase {
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create the test database");
-        let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
         PgDatabase {
             admin_url: admin_url.to_owned(),
             url: format!("{base}/{name}"),
@@ -55,8 +57,11 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut admin);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
         }
     }
 }
@@ -84,7 +89,10 @@ pub fn spawn(backend: Backend) -> Option<TestApp> {
 pub fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("create a temp dir");
     let (pg, database_url) = match backend {
-        Backend::Sqlite => (None, format!("sqlite://{}", dir.path().join("twauth.db").display())),
+        Backend::Sqlite => (
+            None,
+            format!("sqlite://{}", dir.path().join("twauth.db").display()),
+        ),
         Backend::Postgres => {
             let Some(admin) = postgres_admin_url() else {
                 assert!(
@@ -178,19 +186,27 @@ pub struct User {
 
 impl TestApp {
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, format!("{}{BASE}{path}", self.base_url))
+        self.client
+            .request(method, format!("{}{BASE}{path}", self.base_url))
     }
 
     pub fn raw(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base_url))
+        self.client
+            .request(method, format!("{}{path}", self.base_url))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Response {
-        self.request(Method::POST, path).json(body).send().expect("send")
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .expect("send")
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Response {
-        self.request(Method::PUT, path).json(body).send().expect("send")
+        self.request(Method::PUT, path)
+            .json(body)
+            .send()
+            .expect("send")
     }
 
     pub fn put_auth(&self, path: &str, bearer: &str, body: &Value) -> Response {
@@ -210,11 +226,17 @@ impl TestApp {
     }
 
     pub fn get_auth(&self, path: &str, bearer: &str) -> Response {
-        self.request(Method::GET, path).bearer_auth(bearer).send().expect("send")
+        self.request(Method::GET, path)
+            .bearer_auth(bearer)
+            .send()
+            .expect("send")
     }
 
     pub fn delete_auth(&self, path: &str, bearer: &str) -> Response {
-        self.request(Method::DELETE, path).bearer_auth(bearer).send().expect("send")
+        self.request(Method::DELETE, path)
+            .bearer_auth(bearer)
+            .send()
+            .expect("send")
     }
 
     /// The server's log so far.
@@ -408,12 +430,13 @@ fn decode_quoted_printable(text: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        let escaped = (bytes[i] == b'=' && i + 2 < bytes.len())
+            .then(|| u8::from_str_radix(&joined[i + 1..i + 3], 16).ok())
+            .flatten();
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -25,7 +25,10 @@ fn login_verify_check(app: &TestApp) {
     assert_eq!(verify(app, &login, json!(code)).status(), 202);
     let check = app.get_auth("/session", login["bearer"].as_str().unwrap());
     assert_eq!(check.status(), 200);
-    assert_eq!(check.json::<Value>().unwrap()["sessionID"], login["sessionID"]);
+    assert_eq!(
+        check.json::<Value>().unwrap()["sessionID"],
+        login["sessionID"]
+    );
 }
 
 fn login_accepts_code_as_number(app: &TestApp) {
@@ -47,7 +50,8 @@ fn login_unknown_address_looks_the_same(app: &TestApp) {
     let unknown = app.post("/session", &json!({"email": "nobody@example.com"}));
     assert_eq!(known.status(), unknown.status());
     let mut known_headers: Vec<String> = known.headers().keys().map(|k| k.to_string()).collect();
-    let mut unknown_headers: Vec<String> = unknown.headers().keys().map(|k| k.to_string()).collect();
+    let mut unknown_headers: Vec<String> =
+        unknown.headers().keys().map(|k| k.to_string()).collect();
     known_headers.sort();
     unknown_headers.sort();
     assert_eq!(known_headers, unknown_headers);
@@ -83,7 +87,10 @@ fn verify_rejects_wrong_code(app: &TestApp) {
 
     let message = assert_error(verify(app, &login, json!(wrong)), 401);
     assert!(!message.contains(&code));
-    assert_error(app.get_auth("/session", login["bearer"].as_str().unwrap()), 401);
+    assert_error(
+        app.get_auth("/session", login["bearer"].as_str().unwrap()),
+        401,
+    );
 
     // The right code still works after one miss.
     assert_eq!(verify(app, &login, json!(code)).status(), 202);
@@ -113,22 +120,40 @@ fn code_dies_after_five_wrong_attempts(app: &TestApp) {
         ),
         401,
     );
-    assert_eq!(message, unknown, "a dead code and an unknown id read the same");
+    assert_eq!(
+        message, unknown,
+        "a dead code and an unknown id read the same"
+    );
 }
 
 fn malformed_code_is_not_an_attempt(app: &TestApp) {
     app.register_user("shape@example.com", "shape");
     let login = start_login(app, "shape@example.com");
     let code = app.next_code("shape@example.com");
-    for bad in [json!("12345"), json!(""), json!("abcdef"), json!("1234567"), json!(-1),
-                json!(1.5), json!(null), json!([1]), json!(1_000_000)] {
+    for bad in [
+        json!("12345"),
+        json!(""),
+        json!("abcdef"),
+        json!("1234567"),
+        json!(-1),
+        json!(1.5),
+        json!(null),
+        json!([1]),
+        json!(1_000_000),
+    ] {
         assert_error(verify(app, &login, bad), 400);
     }
     assert_error(
-        app.put("/session/verification", &json!({"verificationCodeID": "nope", "code": code})),
+        app.put(
+            "/session/verification",
+            &json!({"verificationCodeID": "nope", "code": code}),
+        ),
         400,
     );
-    assert_error(app.put("/session/verification", &json!({"code": code})), 400);
+    assert_error(
+        app.put("/session/verification", &json!({"code": code})),
+        400,
+    );
     // None of the above spent an attempt: five wrong ones are still allowed.
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..4 {
@@ -138,7 +163,13 @@ fn malformed_code_is_not_an_attempt(app: &TestApp) {
 }
 
 fn login_rejects_invalid_address(app: &TestApp) {
-    for bad in [json!("nope"), json!(""), json!(7), json!(null), json!("a@b.c\nx")] {
+    for bad in [
+        json!("nope"),
+        json!(""),
+        json!(7),
+        json!(null),
+        json!("a@b.c\nx"),
+    ] {
         assert_error(app.post("/session", &json!({"email": bad})), 400);
     }
     assert_error(app.post("/session", &json!({})), 400);
@@ -184,7 +215,10 @@ fn unknown_route_and_method(app: &TestApp) {
     assert_error(response, 404);
     let response = app.raw(reqwest::Method::GET, "/elsewhere").send().unwrap();
     assert_error(response, 404);
-    let response = app.request(reqwest::Method::PATCH, "/session").send().unwrap();
+    let response = app
+        .request(reqwest::Method::PATCH, "/session")
+        .send()
+        .unwrap();
     assert_error(response, 405);
     let response = app.request(reqwest::Method::GET, "/user").send().unwrap();
     assert_error(response, 405);

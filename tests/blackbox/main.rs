@@ -3,6 +3,8 @@
 //! `TWAUTH_TEST_DATABASE_URL` is set), reads codes from the file outbox, and
 //! checks the HTTP contract.
 
+// Helpers used by only some test modules.
+#[allow(dead_code)]
 mod harness;
 
 mod login;

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use crate::harness::{TestApp, assert_error};
 
 fn register_verify_check(app: &TestApp) {
-    let response = app.request(reqwest::Method::POST, "/user")
+    let response = app
+        .request(reqwest::Method::POST, "/user")
         .header("user-agent", "blackbox/1.0")
         .json(&json!({"email": "Jane.Doe@Example.com", "fullName": "Jane Doe", "alias": "jane"}))
         .send()
@@ -13,10 +14,22 @@ fn register_verify_check(app: &TestApp) {
     assert_eq!(response.status(), 202);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().unwrap();
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["bearer", "expireAt", "ip", "sessionID", "userAgent", "verificationCodeID"]
+        [
+            "bearer",
+            "expireAt",
+            "ip",
+            "sessionID",
+            "userAgent",
+            "verificationCodeID"
+        ]
     );
     assert_eq!(body["ip"], "127.0.0.1");
     assert_eq!(body["userAgent"], "blackbox/1.0");
@@ -31,7 +44,10 @@ fn register_verify_check(app: &TestApp) {
         &json!({"verificationCodeID": body["verificationCodeID"], "code": code}),
     );
     assert_eq!(verified.status(), 202);
-    assert_eq!(verified.json::<Value>().unwrap(), json!({"message": "acknowledged"}));
+    assert_eq!(
+        verified.json::<Value>().unwrap(),
+        json!({"message": "acknowledged"})
+    );
 
     let check = app.get_auth("/session", bearer);
     assert_eq!(check.status(), 200);
@@ -128,7 +144,10 @@ fn register_rejects_malformed_bodies(app: &TestApp) {
     assert_error(send("null", "application/json"), 400);
     assert_error(send(&"[".repeat(10_000), "application/json"), 400);
     assert_error(send(r#"{"email":"a@example.com"}"#, "text/plain"), 415);
-    let big = format!(r#"{{"email":"a@example.com","fullName":"{}","alias":"abc"}}"#, "x".repeat(100_000));
+    let big = format!(
+        r#"{{"email":"a@example.com","fullName":"{}","alias":"abc"}}"#,
+        "x".repeat(100_000)
+    );
     assert_error(send(&big, "application/json"), 413);
     assert_eq!(app.count_rows("users"), 0);
 }
@@ -142,13 +161,19 @@ fn register_ignores_unknown_fields(app: &TestApp) {
     assert_eq!(response.status(), 202);
     let body: Value = response.json().unwrap();
     // Still unverified: the bearer authenticates nothing.
-    assert_error(app.get_auth("/session", body["bearer"].as_str().unwrap()), 401);
+    assert_error(
+        app.get_auth("/session", body["bearer"].as_str().unwrap()),
+        401,
+    );
     let code = app.next_code("x@example.com");
     app.put(
         "/session/verification",
         &json!({"verificationCodeID": body["verificationCodeID"], "code": code}),
     );
-    let session: Value = app.get_auth("/session", body["bearer"].as_str().unwrap()).json().unwrap();
+    let session: Value = app
+        .get_auth("/session", body["bearer"].as_str().unwrap())
+        .json()
+        .unwrap();
     assert_eq!(session["roles"], json!(["user"]));
     assert_ne!(session["userID"], json!(uuid::Uuid::nil()));
 }
@@ -158,14 +183,26 @@ fn public_alias_lookup(app: &TestApp) {
     let session: Value = app.get_auth("/session", &user.bearer).json().unwrap();
     let id = session["userID"].as_str().unwrap();
 
-    let response = app.request(reqwest::Method::GET, &format!("/user/id/{id}")).send().unwrap();
+    let response = app
+        .request(reqwest::Method::GET, &format!("/user/id/{id}"))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().unwrap(), json!({"alias": "Visible"}));
+    assert_eq!(
+        response.json::<Value>().unwrap(),
+        json!({"alias": "Visible"})
+    );
 
     let unknown = uuid::Uuid::new_v4();
-    let response = app.request(reqwest::Method::GET, &format!("/user/id/{unknown}")).send().unwrap();
+    let response = app
+        .request(reqwest::Method::GET, &format!("/user/id/{unknown}"))
+        .send()
+        .unwrap();
     assert_error(response, 404);
-    let response = app.request(reqwest::Method::GET, "/user/id/not-a-uuid").send().unwrap();
+    let response = app
+        .request(reqwest::Method::GET, "/user/id/not-a-uuid")
+        .send()
+        .unwrap();
     assert_error(response, 400);
 }
 

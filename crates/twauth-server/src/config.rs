@@ -160,6 +160,17 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/example.toml");
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert!(settings.database.url.starts_with("postgres://"));
+        assert!(matches!(
+            settings.mail.transport,
+            twauth_mail::TransportSettings::Smtp(_)
+        ));
+    }
+
+    #[test]
     fn missing_file_is_an_error() {
         assert!(Settings::load(Some(Path::new("/nonexistent/twauth.toml"))).is_err());
     }

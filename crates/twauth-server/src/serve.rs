@@ -127,10 +127,11 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         ));
 
         let state = ApiState::new(auth, api).with_mail_hook(move || wake.notify_one());
-        let mut server = HttpServer::new(move || App::new().configure(twauth_api::configure(state.clone())))
-            .shutdown_timeout(settings.server.shutdown_timeout)
-            .bind(settings.server.listen)
-            .with_context(|| format!("failed to listen on {}", settings.server.listen))?;
+        let mut server =
+            HttpServer::new(move || App::new().configure(twauth_api::configure(state.clone())))
+                .shutdown_timeout(settings.server.shutdown_timeout)
+                .bind(settings.server.listen)
+                .with_context(|| format!("failed to listen on {}", settings.server.listen))?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -25,16 +25,28 @@ pub async fn run_delivery(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last_purge = tokio::time::Instant::now() - PURGE_INTERVAL;
-    tracing::info!(poll_ms = poll.as_millis() as u64, "mail delivery worker started");
+    tracing::info!(
+        poll_ms = poll.as_millis() as u64,
+        "mail delivery worker started"
+    );
     loop {
         if *stop.borrow() {
             break;
         }
 
-        let (auth2, transport2, clock2, policy2) =
-            (auth.clone(), transport.clone(), clock.clone(), policy.clone());
+        let (auth2, transport2, clock2, policy2) = (
+            auth.clone(),
+            transport.clone(),
+            clock.clone(),
+            policy.clone(),
+        );
         let batch = tokio::task::spawn_blocking(move || {
-            delivery::deliver_due(auth2.store().as_ref(), transport2.as_ref(), clock2.as_ref(), &policy2)
+            delivery::deliver_due(
+                auth2.store().as_ref(),
+                transport2.as_ref(),
+                clock2.as_ref(),
+                &policy2,
+            )
         })
         .await;
         let more = match batch {
@@ -47,7 +59,10 @@ pub async fn run_delivery(
                             mail.message_id = %message_id, mail.attempt = outcome.attempt,
                             "mail sent"
                         ),
-                        DeliveryResult::Retry { next_attempt_at, error } => tracing::warn!(
+                        DeliveryResult::Retry {
+                            next_attempt_at,
+                            error,
+                        } => tracing::warn!(
                             mail.id = %outcome.id, mail.to = %to, mail.kind = outcome.kind,
                             mail.attempt = outcome.attempt,
                             mail.next_attempt_at = next_attempt_at.unix_timestamp(),
