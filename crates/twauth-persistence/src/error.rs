@@ -5,7 +5,7 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use twauth_domain::ports::{StoreError, Taken};
 
-/// Why a database could not be opened or migrated.
+/// A failure to open or migrate a database.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistenceError {
     /// The URL names no supported backend. Holds the scheme only, because
@@ -23,7 +23,8 @@ pub enum PersistenceError {
     /// The pool could not be built or gave no connection in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// A migration failed; the database is left at the last one that passed.
+    /// A migration failed. The database stays at the last migration that
+    /// passed, because each runs in its own transaction.
     #[error("database migration failed: {0}")]
     Migration(String),
 }
@@ -85,8 +86,8 @@ fn map_diesel(error: DieselError) -> StoreError {
     }
 }
 
-/// Whether a driver message reports a busy or unreachable database, where a
-/// retry may succeed.
+/// Returns whether a driver message reports a busy or unreachable database,
+/// where a retry may succeed.
 fn is_transient(message: &str) -> bool {
     const TRANSIENT: [&str; 5] = [
         "database is locked",

@@ -34,7 +34,7 @@ mod types;
 
 pub use error::PersistenceError;
 
-/// How the connection pool is sized.
+/// Size and timeout of the connection pool.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
     /// Maximum number of open connections.
@@ -85,7 +85,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// Where an SQLite URL points.
+/// The database an SQLite URL names.
 enum SqliteTarget {
     Memory,
     File(String),
@@ -102,10 +102,10 @@ fn parse_sqlite_url(url: &str) -> Option<SqliteTarget> {
     }
 }
 
-/// Settings applied to every new SQLite connection: foreign keys (which
-/// SQLite leaves off by default and the cascades need), a busy timeout so
-/// that writers wait for the lock, and write-ahead logging for file
-/// databases so that readers never wait for a writer.
+/// Settings applied to every new SQLite connection. Foreign keys are off by
+/// default in SQLite, and the cascades need them. The busy timeout makes
+/// writers wait for the lock, and write-ahead logging (file databases only)
+/// lets readers go on while one connection writes.
 #[derive(Debug)]
 struct SqlitePragmas {
     wal: bool,
@@ -148,9 +148,9 @@ impl Database {
         };
         let pool = match target {
             SqliteTarget::Memory => {
-                // Each connection to a named shared-cache memory database
-                // sees the same data, which lives while one connection is
-                // open. NOTE: shared-cache connections report table locks
+                // All connections to a named shared-cache memory database
+                // read and write the same data, which lives while one
+                // connection is open. NOTE: shared-cache connections report table locks
                 // without waiting on the busy timeout, so the pool keeps a
                 // single connection that never expires.
                 let name = format!(
@@ -178,7 +178,7 @@ impl Database {
         })
     }
 
-    /// The engine this database runs on.
+    /// Returns the engine this database runs on.
     pub fn backend(&self) -> Backend {
         match self.pools {
             Pools::Postgres(_) => Backend::Postgres,
@@ -200,7 +200,7 @@ impl Database {
         }
     }
 
-    /// Whether migrations remain to be applied.
+    /// Checks whether migrations remain to be applied.
     ///
     /// # Errors
     /// As [`Database::migrate`].
@@ -249,7 +249,9 @@ where
         .map_err(|e| PersistenceError::Unavailable(e.to_string()))
 }
 
-fn checkout<C>(pool: &Pool<ConnectionManager<C>>) -> StoreResult<PooledConnection<ConnectionManager<C>>>
+fn checkout<C>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> StoreResult<PooledConnection<ConnectionManager<C>>>
 where
     C: diesel::r2d2::R2D2Connection + 'static,
 {
@@ -329,10 +331,18 @@ impl CodeStore for Database {
         now: OffsetDateTime,
         max_attempts: u32,
     ) -> StoreResult<Option<ReservedCode>> {
-        run!(self, reserve_code_attempt(id, purposes, user, now, max_attempts))
+        run!(
+            self,
+            reserve_code_attempt(id, purposes, user, now, max_attempts)
+        )
     }
 
-    fn consume_code(&self, id: CodeId, now: OffsetDateTime, effect: &CodeEffect) -> StoreResult<bool> {
+    fn consume_code(
+        &self,
+        id: CodeId,
+        now: OffsetDateTime,
+        effect: &CodeEffect,
+    ) -> StoreResult<bool> {
         run!(self, consume_code(id, now, effect))
     }
 }
@@ -396,11 +406,22 @@ impl OutboxStore for Database {
         run!(self, mark_sent(id, at, redacted))
     }
 
-    fn mark_retry(&self, id: uuid::Uuid, next_attempt_at: OffsetDateTime, error: &str) -> StoreResult<()> {
+    fn mark_retry(
+        &self,
+        id: uuid::Uuid,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()> {
         run!(self, mark_retry(id, next_attempt_at, error))
     }
 
-    fn mark_failed(&self, id: uuid::Uuid, at: OffsetDateTime, redacted: &Mail, error: &str) -> StoreResult<()> {
+    fn mark_failed(
+        &self,
+        id: uuid::Uuid,
+        at: OffsetDateTime,
+        redacted: &Mail,
+        error: &str,
+    ) -> StoreResult<()> {
         run!(self, mark_failed(id, at, redacted, error))
     }
 

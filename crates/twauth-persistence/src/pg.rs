@@ -48,6 +48,18 @@ pub(crate) fn claim_due(
     })
 }
 
+/// Locks the user's email rows until the transaction ends, so concurrent
+/// changes of the preferred email run one after the other instead of
+/// colliding on the one-preferred-email index.
+fn lock_user_emails(conn: &mut Conn, user: UserId) -> QueryResult<()> {
+    emails::table
+        .filter(emails::user_id.eq(DbId(user.0)))
+        .select(emails::id)
+        .for_update()
+        .load::<DbId>(conn)?;
+    Ok(())
+}
+
 /// Runs the pending migrations while holding an advisory lock, so processes
 /// that start together migrate one after another.
 pub(crate) fn migrate(conn: &mut Conn) -> Result<(), PersistenceError> {

@@ -182,7 +182,7 @@ fn time(value: Option<DbTime>) -> Option<OffsetDateTime> {
 
 fn string_list(json: &str, column: &str) -> QueryResult<Vec<String>> {
     serde_json::from_str(json)
-        .map_err(|e| DbError::internal(format!("users.{column} holds invalid JSON: {e}")))
+        .map_err(|e| DbError::internal(format!("users.{column} contains invalid JSON: {e}")))
 }
 
 fn to_json_list(values: &[String]) -> QueryResult<String> {
@@ -190,8 +190,12 @@ fn to_json_list(values: &[String]) -> QueryResult<String> {
 }
 
 fn digest(bytes: &[u8], column: &str) -> QueryResult<TokenDigest> {
-    TokenDigest::from_slice(bytes)
-        .ok_or_else(|| DbError::internal(format!("{column} holds a digest of {} bytes, expected 32", bytes.len())))
+    TokenDigest::from_slice(bytes).ok_or_else(|| {
+        DbError::internal(format!(
+            "{column} contains a digest of {} bytes, expected 32",
+            bytes.len()
+        ))
+    })
 }
 
 impl UserRow {
@@ -241,7 +245,10 @@ impl SessionRow {
 impl CodeRow {
     fn into_reserved(self) -> QueryResult<ReservedCode> {
         let purpose = CodePurpose::parse(&self.purpose).ok_or_else(|| {
-            DbError::internal(format!("codes.purpose holds an unknown purpose {:?}", self.purpose))
+            DbError::internal(format!(
+                "codes.purpose contains an unknown purpose {:?}",
+                self.purpose
+            ))
         })?;
         Ok(ReservedCode {
             id: CodeId(self.id.0),
@@ -272,7 +279,10 @@ impl KeyPairRow {
 impl OutboxRow {
     fn into_entry(self) -> QueryResult<OutboxEntry> {
         let mail = serde_json::from_str(&self.payload).map_err(|e| {
-            DbError::internal(format!("outbox row {} holds an invalid message: {e}", self.id.0))
+            DbError::internal(format!(
+                "outbox row {} contains an invalid message: {e}",
+                self.id.0
+            ))
         })?;
         Ok(OutboxEntry {
             id: self.id.0,
@@ -371,8 +381,10 @@ pub(crate) fn register(
     mail: &Mail,
 ) -> QueryResult<()> {
     write_tx(conn, |conn| {
-        // The address is checked first, as the unique index on it can only
-        // fire after the user row exists and the alias index had its say.
+        // Check the address first, so that a request taking both a used
+        // address and a used alias reports the address, as the memory store
+        // does. The email row needs the user row, whose alias index fires
+        // before the address index could.
         if address_taken(conn, &email.address)? {
             return Err(DbError(StoreError::Conflict(Taken::EmailAddress)));
         }
@@ -404,7 +416,10 @@ pub(crate) fn find_user(conn: &mut Conn, id: UserId) -> QueryResult<Option<User>
         .transpose()
 }
 
-pub(crate) fn find_login_email(conn: &mut Conn, address: &EmailAddress) -> QueryResult<Option<Email>> {
+pub(crate) fn find_login_email(
+    conn: &mut Conn,
+    address: &EmailAddress,
+) -> QueryResult<Option<Email>> {
     let found = emails::table
         .inner_join(users::table)
         .filter(emails::address.eq(address.as_str()))
@@ -418,7 +433,10 @@ pub(crate) fn find_login_email(conn: &mut Conn, address: &EmailAddress) -> Query
     Ok(usable.then(|| row.into_email()))
 }
 
-pub(crate) fn purge_unverified_users(conn: &mut Conn, created_before: OffsetDateTime) -> QueryResult<u64> {
+pub(crate) fn purge_unverified_users(
+    conn: &mut Conn,
+    created_before: OffsetDateTime,
+) -> QueryResult<u64> {
     let deleted = write_tx(conn, |conn| {
         diesel::delete(
             users::table
@@ -433,14 +451,22 @@ pub(crate) fn purge_unverified_users(conn: &mut Conn, created_before: OffsetDate
 
 // Sessions.
 
-pub(crate) fn start_session(conn: &mut Conn, session: &Session, code: &NewCode, mail: &Mail) -> QueryResult<()> {
+pub(crate) fn start_session(
+    conn: &mut Conn,
+    session: &Session,
+    code: &NewCode,
+    mail: &Mail,
+) -> QueryResult<()> {
     write_tx(conn, |conn| {
         insert_session(conn, session)?;
         insert_code(conn, code, mail)
     })
 }
 
-pub(crate) fn find_session(conn: &mut Conn, token: &TokenDigest) -> QueryResult<Option<SessionWithUser>> {
+pub(crate) fn find_session(
+    conn: &mut Conn,
+    token: &TokenDigest,
+) -> QueryResult<Option<SessionWithUser>> {
     let found = sessions::table
         .inner_join(users::table)
         .filter(sessions::token_digest.eq(token.as_bytes()))
@@ -466,7 +492,11 @@ pub(crate) fn touch_session(conn: &mut Conn, id: SessionId, at: OffsetDateTime) 
     })
 }
 
-pub(crate) fn list_sessions(conn: &mut Conn, user: UserId, now: OffsetDateTime) -> QueryResult<Vec<Session>> {
+pub(crate) fn list_sessions(
+    conn: &mut Conn,
+    user: UserId,
+    now: OffsetDateTime,
+) -> QueryResult<Vec<Session>> {
     sessions::table
         .filter(sessions::user_id.eq(DbId(user.0)))
         .filter(sessions::verified_at.is_not_null())
@@ -480,7 +510,12 @@ pub(crate) fn list_sessions(conn: &mut Conn, user: UserId, now: OffsetDateTime) 
         .collect()
 }
 
-pub(crate) fn close_session(conn: &mut Conn, user: UserId, id: SessionId, at: OffsetDateTime) -> QueryResult<bool> {
+pub(crate) fn close_session(
+    conn: &mut Conn,
+    user: UserId,
+    id: SessionId,
+    at: OffsetDateTime,
+) -> QueryResult<bool> {
     let changed = write_tx(conn, |conn| {
         diesel::update(
             sessions::table
@@ -495,7 +530,11 @@ pub(crate) fn close_session(conn: &mut Conn, user: UserId, id: SessionId, at: Of
     Ok(changed > 0)
 }
 
-pub(crate) fn extend_session(conn: &mut Conn, id: SessionId, expires_at: OffsetDateTime) -> QueryResult<bool> {
+pub(crate) fn extend_session(
+    conn: &mut Conn,
+    id: SessionId,
+    expires_at: OffsetDateTime,
+) -> QueryResult<bool> {
     let changed = write_tx(conn, |conn| {
         diesel::update(
             sessions::table
@@ -511,9 +550,9 @@ pub(crate) fn extend_session(conn: &mut Conn, id: SessionId, expires_at: OffsetD
 
 // Codes.
 
-/// Raises the attempt counter of a live code in one UPDATE, whose WHERE
-/// clause holds every liveness check, so concurrent calls can never take
-/// more than `max_attempts` attempts between them.
+/// Raises the attempt counter of a live code in one UPDATE. Its WHERE clause
+/// contains every liveness check, so concurrent calls can never take more
+/// than `max_attempts` attempts between them.
 pub(crate) fn reserve_code_attempt(
     conn: &mut Conn,
     id: CodeId,
@@ -557,7 +596,12 @@ pub(crate) fn reserve_code_attempt(
 /// Marks the code used, then applies `effect`, in one transaction. The first
 /// statement checks use and expiry, so only one of several concurrent calls
 /// gets a row back.
-pub(crate) fn consume_code(conn: &mut Conn, id: CodeId, now: OffsetDateTime, effect: &CodeEffect) -> QueryResult<bool> {
+pub(crate) fn consume_code(
+    conn: &mut Conn,
+    id: CodeId,
+    now: OffsetDateTime,
+    effect: &CodeEffect,
+) -> QueryResult<bool> {
     write_tx(conn, |conn| {
         let owner = diesel::update(
             codes::table
@@ -616,7 +660,12 @@ pub(crate) fn consume_code(conn: &mut Conn, id: CodeId, now: OffsetDateTime, eff
 
 // Emails.
 
-pub(crate) fn add_email(conn: &mut Conn, email: &Email, code: &NewCode, mail: &Mail) -> QueryResult<()> {
+pub(crate) fn add_email(
+    conn: &mut Conn,
+    email: &Email,
+    code: &NewCode,
+    mail: &Mail,
+) -> QueryResult<()> {
     write_tx(conn, |conn| {
         insert_email(conn, email)?;
         insert_code(conn, code, mail)
@@ -644,6 +693,7 @@ fn find_own_email(conn: &mut Conn, user: UserId, id: EmailId) -> QueryResult<Opt
 
 pub(crate) fn prefer_email(conn: &mut Conn, user: UserId, id: EmailId) -> QueryResult<EmailChange> {
     write_tx(conn, |conn| {
+        lock_user_emails(conn, user)?;
         let Some(target) = find_own_email(conn, user, id)? else {
             return Ok(EmailChange::NotFound);
         };
@@ -684,7 +734,12 @@ pub(crate) fn delete_email(conn: &mut Conn, user: UserId, id: EmailId) -> QueryR
 
 // Key pairs.
 
-pub(crate) fn create_key_pair(conn: &mut Conn, key_pair: &KeyPair, code: &NewCode, mail: &Mail) -> QueryResult<()> {
+pub(crate) fn create_key_pair(
+    conn: &mut Conn,
+    key_pair: &KeyPair,
+    code: &NewCode,
+    mail: &Mail,
+) -> QueryResult<()> {
     write_tx(conn, |conn| {
         diesel::insert_into(key_pairs::table)
             .values(NewKeyPairRow {
@@ -703,7 +758,10 @@ pub(crate) fn create_key_pair(conn: &mut Conn, key_pair: &KeyPair, code: &NewCod
     })
 }
 
-pub(crate) fn find_key_pair(conn: &mut Conn, api_key: &str) -> QueryResult<Option<KeyPairWithUser>> {
+pub(crate) fn find_key_pair(
+    conn: &mut Conn,
+    api_key: &str,
+) -> QueryResult<Option<KeyPairWithUser>> {
     let found = key_pairs::table
         .inner_join(users::table)
         .filter(key_pairs::api_key.eq(api_key))
@@ -767,7 +825,11 @@ pub(crate) fn enqueue(conn: &mut Conn, mails: &[Mail], now: OffsetDateTime) -> Q
 
 /// Moves the due time of the given rows to `until` and returns them, oldest
 /// first. Callers pick and lock the rows.
-fn lease_rows(conn: &mut Conn, ids: &[DbId], until: OffsetDateTime) -> QueryResult<Vec<OutboxEntry>> {
+fn lease_rows(
+    conn: &mut Conn,
+    ids: &[DbId],
+    until: OffsetDateTime,
+) -> QueryResult<Vec<OutboxEntry>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -780,10 +842,16 @@ fn lease_rows(conn: &mut Conn, ids: &[DbId], until: OffsetDateTime) -> QueryResu
 }
 
 fn encode_mail(mail: &Mail) -> QueryResult<String> {
-    serde_json::to_string(mail).map_err(|e| DbError::internal(format!("failed to encode a message: {e}")))
+    serde_json::to_string(mail)
+        .map_err(|e| DbError::internal(format!("failed to encode a message: {e}")))
 }
 
-pub(crate) fn mark_sent(conn: &mut Conn, id: Uuid, at: OffsetDateTime, redacted: &Mail) -> QueryResult<()> {
+pub(crate) fn mark_sent(
+    conn: &mut Conn,
+    id: Uuid,
+    at: OffsetDateTime,
+    redacted: &Mail,
+) -> QueryResult<()> {
     let payload = encode_mail(redacted)?;
     write_tx(conn, |conn| {
         diesel::update(outbox::table.filter(outbox::id.eq(DbId(id))))
@@ -793,7 +861,12 @@ pub(crate) fn mark_sent(conn: &mut Conn, id: Uuid, at: OffsetDateTime, redacted:
     })
 }
 
-pub(crate) fn mark_retry(conn: &mut Conn, id: Uuid, next_attempt_at: OffsetDateTime, error: &str) -> QueryResult<()> {
+pub(crate) fn mark_retry(
+    conn: &mut Conn,
+    id: Uuid,
+    next_attempt_at: OffsetDateTime,
+    error: &str,
+) -> QueryResult<()> {
     write_tx(conn, |conn| {
         diesel::update(outbox::table.filter(outbox::id.eq(DbId(id))))
             .set((
@@ -806,7 +879,13 @@ pub(crate) fn mark_retry(conn: &mut Conn, id: Uuid, next_attempt_at: OffsetDateT
     })
 }
 
-pub(crate) fn mark_failed(conn: &mut Conn, id: Uuid, at: OffsetDateTime, redacted: &Mail, error: &str) -> QueryResult<()> {
+pub(crate) fn mark_failed(
+    conn: &mut Conn,
+    id: Uuid,
+    at: OffsetDateTime,
+    redacted: &Mail,
+    error: &str,
+) -> QueryResult<()> {
     let payload = encode_mail(redacted)?;
     write_tx(conn, |conn| {
         diesel::update(outbox::table.filter(outbox::id.eq(DbId(id))))
@@ -824,9 +903,9 @@ pub(crate) fn purge_finished(conn: &mut Conn, before: OffsetDateTime) -> QueryRe
     let deleted = write_tx(conn, |conn| {
         diesel::delete(
             outbox::table.filter(
-                outbox::sent_at
-                    .lt(DbTime(before))
-                    .or(outbox::sent_at.is_null().and(outbox::failed_at.lt(DbTime(before)))),
+                outbox::sent_at.lt(DbTime(before)).or(outbox::sent_at
+                    .is_null()
+                    .and(outbox::failed_at.lt(DbTime(before)))),
             ),
         )
         .execute(conn)

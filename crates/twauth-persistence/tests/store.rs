@@ -60,7 +60,7 @@ impl Deref for TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Close the pool first, so no connection holds the database open.
+        // Close the pool first, so no connection keeps the database open.
         self.db.take();
         if let Cleanup::PostgresDatabase { server_url, name } = &self.cleanup {
             match PgConnection::establish(server_url) {
@@ -180,13 +180,15 @@ contract_tests!(
     key_pairs_create_find_list_delete,
     outbox_claim_mark_and_purge,
     concurrent_claimers_never_share_rows,
+    concurrent_prefers_keep_one_preferred,
     purge_unverified_users_cascades,
     ping_answers,
 );
 
 // Fixtures.
 
-/// A fixed instant in whole seconds, as both backends store times.
+/// Returns a fixed instant plus `seconds`, in whole seconds as both backends
+/// store times.
 fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).expect("valid time")
 }
@@ -220,7 +222,12 @@ fn notice_mail(to: &EmailAddress) -> Mail {
     }
 }
 
-fn new_code(user: UserId, purpose: CodePurpose, subject: Uuid, created_at: OffsetDateTime) -> NewCode {
+fn new_code(
+    user: UserId,
+    purpose: CodePurpose,
+    subject: Uuid,
+    created_at: OffsetDateTime,
+) -> NewCode {
     NewCode {
         id: CodeId(Uuid::new_v4()),
         user_id: user,
@@ -283,7 +290,12 @@ fn registration(alias: &str, email_address: &str, created_at: OffsetDateTime) ->
     }
 }
 
-fn register(db: &Database, alias: &str, email_address: &str, created_at: OffsetDateTime) -> Registration {
+fn register(
+    db: &Database,
+    alias: &str,
+    email_address: &str,
+    created_at: OffsetDateTime,
+) -> Registration {
     let r = registration(alias, email_address, created_at);
     db.register(&r.user, &r.email, &r.session, &r.code, &r.mail)
         .expect("registration is stored");
@@ -304,7 +316,12 @@ fn register_verified(db: &Database, alias: &str, email_address: &str) -> Registr
 }
 
 /// Adds an email with its code; returns both.
-fn add_email(db: &Database, user: UserId, email_address: &str, created_at: OffsetDateTime) -> (Email, NewCode) {
+fn add_email(
+    db: &Database,
+    user: UserId,
+    email_address: &str,
+    created_at: OffsetDateTime,
+) -> (Email, NewCode) {
     let email = Email {
         id: EmailId(Uuid::new_v4()),
         user_id: user,
@@ -314,8 +331,12 @@ fn add_email(db: &Database, user: UserId, email_address: &str, created_at: Offse
         created_at,
     };
     let code = new_code(user, CodePurpose::Email, email.id.0, created_at);
-    db.add_email(&email, &code, &code_mail(&email.address, CodePurpose::Email))
-        .expect("email is stored");
+    db.add_email(
+        &email,
+        &code,
+        &code_mail(&email.address, CodePurpose::Email),
+    )
+    .expect("email is stored");
     (email, code)
 }
 
@@ -352,7 +373,10 @@ fn register_stores_user_email_session_and_mail(db: &Database) {
     assert_eq!(user.created_at, at(0));
 
     assert_eq!(db.list_emails(r.user.id).unwrap(), vec![r.email.clone()]);
-    let found = db.find_session(&r.session.token_digest).unwrap().expect("session");
+    let found = db
+        .find_session(&r.session.token_digest)
+        .unwrap()
+        .expect("session");
     assert_eq!(found.session, r.session);
     assert_eq!(found.user, user);
     assert_eq!(db.pending_count().unwrap(), 1);
@@ -363,17 +387,39 @@ fn register_rejects_taken_address(db: &Database) {
     register(db, "alice", "alice@example.com", at(0));
 
     let other = registration("bob", "alice@example.com", at(1));
-    let result = db.register(&other.user, &other.email, &other.session, &other.code, &other.mail);
-    assert!(matches!(result, Err(StoreError::Conflict(Taken::EmailAddress))), "{result:?}");
+    let result = db.register(
+        &other.user,
+        &other.email,
+        &other.session,
+        &other.code,
+        &other.mail,
+    );
+    assert!(
+        matches!(result, Err(StoreError::Conflict(Taken::EmailAddress))),
+        "{result:?}"
+    );
 
     // Both values taken: the address is reported, as the memory store does.
     let both = registration("ALICE", "alice@example.com", at(2));
-    let result = db.register(&both.user, &both.email, &both.session, &both.code, &both.mail);
-    assert!(matches!(result, Err(StoreError::Conflict(Taken::EmailAddress))), "{result:?}");
+    let result = db.register(
+        &both.user,
+        &both.email,
+        &both.session,
+        &both.code,
+        &both.mail,
+    );
+    assert!(
+        matches!(result, Err(StoreError::Conflict(Taken::EmailAddress))),
+        "{result:?}"
+    );
 
     // A rejected registration leaves nothing behind.
     assert!(db.find_user(other.user.id).unwrap().is_none());
-    assert!(db.find_session(&other.session.token_digest).unwrap().is_none());
+    assert!(
+        db.find_session(&other.session.token_digest)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(db.pending_count().unwrap(), 1);
 }
 
@@ -381,10 +427,23 @@ fn register_rejects_taken_alias_any_case(db: &Database) {
     register(db, "Alice", "alice@example.com", at(0));
 
     let other = registration("aLICE", "other@example.com", at(1));
-    let result = db.register(&other.user, &other.email, &other.session, &other.code, &other.mail);
-    assert!(matches!(result, Err(StoreError::Conflict(Taken::Alias))), "{result:?}");
+    let result = db.register(
+        &other.user,
+        &other.email,
+        &other.session,
+        &other.code,
+        &other.mail,
+    );
+    assert!(
+        matches!(result, Err(StoreError::Conflict(Taken::Alias))),
+        "{result:?}"
+    );
     assert!(db.find_user(other.user.id).unwrap().is_none());
-    assert!(db.find_login_email(&address("other@example.com")).unwrap().is_none());
+    assert!(
+        db.find_login_email(&address("other@example.com"))
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(db.pending_count().unwrap(), 1);
 
     // A different alias with that address is fine.
@@ -396,7 +455,10 @@ fn find_login_email_follows_verification(db: &Database) {
     let login = address("alice@example.com");
 
     // Before verification the registration address works.
-    let found = db.find_login_email(&login).unwrap().expect("registration address");
+    let found = db
+        .find_login_email(&login)
+        .unwrap()
+        .expect("registration address");
     assert_eq!(found.id, r.email.id);
 
     // An added, unverified email of an unverified user does not.
@@ -409,7 +471,10 @@ fn find_login_email_follows_verification(db: &Database) {
         registration: true,
     };
     assert!(db.consume_code(r.code.id, at(10), &effect).unwrap());
-    let found = db.find_login_email(&login).unwrap().expect("verified address");
+    let found = db
+        .find_login_email(&login)
+        .unwrap()
+        .expect("verified address");
     assert!(found.verified);
 
     // Unverified emails of a verified user never work; once verified they do.
@@ -417,7 +482,11 @@ fn find_login_email_follows_verification(db: &Database) {
     verify_email(db, &extra, &extra_code);
     assert!(db.find_login_email(&extra.address).unwrap().is_some());
 
-    assert!(db.find_login_email(&address("nobody@example.com")).unwrap().is_none());
+    assert!(
+        db.find_login_email(&address("nobody@example.com"))
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn purge_unverified_users_cascades(db: &Database) {
@@ -429,7 +498,11 @@ fn purge_unverified_users_cascades(db: &Database) {
     assert_eq!(db.purge_unverified_users(at(50)).unwrap(), 1);
 
     assert!(db.find_user(stale.user.id).unwrap().is_none());
-    assert!(db.find_session(&stale.session.token_digest).unwrap().is_none());
+    assert!(
+        db.find_session(&stale.session.token_digest)
+            .unwrap()
+            .is_none()
+    );
     assert!(db.list_emails(stale.user.id).unwrap().is_empty());
     assert!(db.find_login_email(&stale.email.address).unwrap().is_none());
     let reserved = db
@@ -452,12 +525,20 @@ fn sessions_find_touch_list_close_extend(db: &Database) {
 
     let second = pending_session(user, at(20));
     let code = new_code(user, CodePurpose::Login, second.id.0, at(20));
-    db.start_session(&second, &code, &code_mail(&r.email.address, CodePurpose::Login))
-        .unwrap();
+    db.start_session(
+        &second,
+        &code,
+        &code_mail(&r.email.address, CodePurpose::Login),
+    )
+    .unwrap();
     let pending = pending_session(user, at(30));
     let pending_code = new_code(user, CodePurpose::Login, pending.id.0, at(30));
-    db.start_session(&pending, &pending_code, &code_mail(&r.email.address, CodePurpose::Login))
-        .unwrap();
+    db.start_session(
+        &pending,
+        &pending_code,
+        &code_mail(&r.email.address, CodePurpose::Login),
+    )
+    .unwrap();
 
     let effect = CodeEffect::VerifySession {
         session: second.id,
@@ -465,37 +546,78 @@ fn sessions_find_touch_list_close_extend(db: &Database) {
         registration: false,
     };
     assert!(db.consume_code(code.id, at(21), &effect).unwrap());
-    let verified = db.find_session(&second.token_digest).unwrap().expect("session").session;
+    let verified = db
+        .find_session(&second.token_digest)
+        .unwrap()
+        .expect("session")
+        .session;
     assert_eq!(verified.verified_at, Some(at(21)));
     assert_eq!(verified.expires_at, at(1_000));
     assert_eq!(verified.last_seen_at, at(21));
 
     db.touch_session(second.id, at(40)).unwrap();
-    let touched = db.find_session(&second.token_digest).unwrap().expect("session").session;
+    let touched = db
+        .find_session(&second.token_digest)
+        .unwrap()
+        .expect("session")
+        .session;
     assert_eq!(touched.last_seen_at, at(40));
 
     // Verified, open, unexpired sessions only, oldest first.
-    let listed: Vec<SessionId> = db.list_sessions(user, at(50)).unwrap().iter().map(|s| s.id).collect();
+    let listed: Vec<SessionId> = db
+        .list_sessions(user, at(50))
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(listed, vec![r.session.id, second.id]);
-    let listed: Vec<SessionId> = db.list_sessions(user, at(1_000)).unwrap().iter().map(|s| s.id).collect();
+    let listed: Vec<SessionId> = db
+        .list_sessions(user, at(1_000))
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(listed, vec![r.session.id]);
 
     // Closing needs the owner and an open session.
-    assert!(!db.close_session(other.user.id, r.session.id, at(60)).unwrap());
+    assert!(
+        !db.close_session(other.user.id, r.session.id, at(60))
+            .unwrap()
+    );
     assert!(db.close_session(user, r.session.id, at(60)).unwrap());
     assert!(!db.close_session(user, r.session.id, at(61)).unwrap());
-    let closed = db.find_session(&r.session.token_digest).unwrap().expect("session").session;
+    let closed = db
+        .find_session(&r.session.token_digest)
+        .unwrap()
+        .expect("session")
+        .session;
     assert_eq!(closed.closed_at, Some(at(60)));
-    let listed: Vec<SessionId> = db.list_sessions(user, at(50)).unwrap().iter().map(|s| s.id).collect();
+    let listed: Vec<SessionId> = db
+        .list_sessions(user, at(50))
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(listed, vec![second.id]);
 
     assert!(db.extend_session(second.id, at(5_000)).unwrap());
-    let extended = db.find_session(&second.token_digest).unwrap().expect("session").session;
+    let extended = db
+        .find_session(&second.token_digest)
+        .unwrap()
+        .expect("session")
+        .session;
     assert_eq!(extended.expires_at, at(5_000));
     assert!(!db.extend_session(r.session.id, at(5_000)).unwrap());
-    assert!(!db.extend_session(SessionId(Uuid::new_v4()), at(5_000)).unwrap());
+    assert!(
+        !db.extend_session(SessionId(Uuid::new_v4()), at(5_000))
+            .unwrap()
+    );
 
-    assert!(db.find_session(&TokenDigest::of(b"unknown")).unwrap().is_none());
+    assert!(
+        db.find_session(&TokenDigest::of(b"unknown"))
+            .unwrap()
+            .is_none()
+    );
 }
 
 // Codes.
@@ -506,9 +628,19 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
     let id = r.code.id;
     let registration = [CodePurpose::Registration];
 
-    let wrong_purpose = db.reserve_code_attempt(id, &[CodePurpose::Login, CodePurpose::Email], None, at(1), 5);
+    let wrong_purpose = db.reserve_code_attempt(
+        id,
+        &[CodePurpose::Login, CodePurpose::Email],
+        None,
+        at(1),
+        5,
+    );
     assert!(wrong_purpose.unwrap().is_none());
-    assert!(db.reserve_code_attempt(id, &[], None, at(1), 5).unwrap().is_none());
+    assert!(
+        db.reserve_code_attempt(id, &[], None, at(1), 5)
+            .unwrap()
+            .is_none()
+    );
     let other_user = db.reserve_code_attempt(id, &registration, Some(other.user.id), at(1), 5);
     assert!(other_user.unwrap().is_none());
     let expired = db.reserve_code_attempt(id, &registration, None, r.code.expires_at, 5);
@@ -517,7 +649,13 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
     assert!(unknown.unwrap().is_none());
 
     let reserved = db
-        .reserve_code_attempt(id, &[CodePurpose::Login, CodePurpose::Registration], Some(r.user.id), at(1), 5)
+        .reserve_code_attempt(
+            id,
+            &[CodePurpose::Login, CodePurpose::Registration],
+            Some(r.user.id),
+            at(1),
+            5,
+        )
         .unwrap()
         .expect("live code");
     assert_eq!(reserved.id, id);
@@ -525,7 +663,11 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
     assert_eq!(reserved.purpose, CodePurpose::Registration);
     assert_eq!(reserved.subject, r.session.id.0);
     assert_eq!(reserved.hash, r.code.hash);
-    assert!(db.reserve_code_attempt(id, &registration, None, at(1), 5).unwrap().is_some());
+    assert!(
+        db.reserve_code_attempt(id, &registration, None, at(1), 5)
+            .unwrap()
+            .is_some()
+    );
 
     let effect = CodeEffect::VerifySession {
         session: r.session.id,
@@ -541,13 +683,27 @@ fn reserve_attempt_stops_at_max(db: &Database) {
     let r = register(db, "alice", "alice@example.com", at(0));
     let purposes = [CodePurpose::Registration];
     for attempt in 1..=3 {
-        let reserved = db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 3).unwrap();
+        let reserved = db
+            .reserve_code_attempt(r.code.id, &purposes, None, at(1), 3)
+            .unwrap();
         assert!(reserved.is_some(), "attempt {attempt} is within the limit");
     }
-    assert!(db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 3).unwrap().is_none());
+    assert!(
+        db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 3)
+            .unwrap()
+            .is_none()
+    );
     // A higher limit lets the stored counter continue.
-    assert!(db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 4).unwrap().is_some());
-    assert!(db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 4).unwrap().is_none());
+    assert!(
+        db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 4)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 4)
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn consume_code_applies_registration(db: &Database) {
@@ -563,11 +719,24 @@ fn consume_code_applies_registration(db: &Database) {
     let user = db.find_user(r.user.id).unwrap().expect("user");
     assert_eq!(user.verified_at, Some(at(5)));
     let emails = db.list_emails(r.user.id).unwrap();
-    let preferred = emails.iter().find(|e| e.id == r.email.id).expect("first email");
+    let preferred = emails
+        .iter()
+        .find(|e| e.id == r.email.id)
+        .expect("first email");
     assert!(preferred.verified);
-    let added = emails.iter().find(|e| e.id == extra.id).expect("added email");
-    assert!(!added.verified, "only the preferred email is verified by registration");
-    let session = db.find_session(&r.session.token_digest).unwrap().expect("session").session;
+    let added = emails
+        .iter()
+        .find(|e| e.id == extra.id)
+        .expect("added email");
+    assert!(
+        !added.verified,
+        "only the preferred email is verified by registration"
+    );
+    let session = db
+        .find_session(&r.session.token_digest)
+        .unwrap()
+        .expect("session")
+        .session;
     assert_eq!(session.verified_at, Some(at(5)));
     assert_eq!(session.expires_at, at(86_400));
 }
@@ -577,12 +746,22 @@ fn consume_code_verifies_email_and_key_pair(db: &Database) {
     let (extra, code) = add_email(db, r.user.id, "extra@example.com", at(10));
     verify_email(db, &extra, &code);
     let emails = db.list_emails(r.user.id).unwrap();
-    assert!(emails.iter().find(|e| e.id == extra.id).expect("email").verified);
+    assert!(
+        emails
+            .iter()
+            .find(|e| e.id == extra.id)
+            .expect("email")
+            .verified
+    );
 
     let key = key_pair(r.user.id, "key-1", at(20));
     let key_code = new_code(r.user.id, CodePurpose::KeyPair, key.id.0, at(20));
-    db.create_key_pair(&key, &key_code, &code_mail(&r.email.address, CodePurpose::KeyPair))
-        .unwrap();
+    db.create_key_pair(
+        &key,
+        &key_code,
+        &code_mail(&r.email.address, CodePurpose::KeyPair),
+    )
+    .unwrap();
     let effect = CodeEffect::VerifyKeyPair { key_pair: key.id };
     assert!(db.consume_code(key_code.id, at(21), &effect).unwrap());
     let found = db.find_key_pair("key-1").unwrap().expect("key pair");
@@ -596,11 +775,23 @@ fn consume_code_rejects_used_and_expired(db: &Database) {
         expires_at: at(86_400),
         registration: true,
     };
-    assert!(!db.consume_code(r.code.id, r.code.expires_at, &effect).unwrap());
-    assert!(db.find_user(r.user.id).unwrap().expect("user").verified_at.is_none());
+    assert!(
+        !db.consume_code(r.code.id, r.code.expires_at, &effect)
+            .unwrap()
+    );
+    assert!(
+        db.find_user(r.user.id)
+            .unwrap()
+            .expect("user")
+            .verified_at
+            .is_none()
+    );
     assert!(db.consume_code(r.code.id, at(1), &effect).unwrap());
     assert!(!db.consume_code(r.code.id, at(2), &effect).unwrap());
-    assert!(!db.consume_code(CodeId(Uuid::new_v4()), at(2), &effect).unwrap());
+    assert!(
+        !db.consume_code(CodeId(Uuid::new_v4()), at(2), &effect)
+            .unwrap()
+    );
 }
 
 fn concurrent_reserves_never_exceed_max(db: &Database) {
@@ -615,13 +806,22 @@ fn concurrent_reserves_never_exceed_max(db: &Database) {
                 let code = r.code.id;
                 scope.spawn(move || {
                     barrier.wait();
-                    db.reserve_code_attempt(code, &[CodePurpose::Registration], None, at(1), max_attempts)
-                        .expect("reserve succeeds or finds no live code")
-                        .is_some()
+                    db.reserve_code_attempt(
+                        code,
+                        &[CodePurpose::Registration],
+                        None,
+                        at(1),
+                        max_attempts,
+                    )
+                    .expect("reserve succeeds or finds no live code")
+                    .is_some()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
     });
     assert_eq!(successes, max_attempts as usize);
 }
@@ -647,7 +847,10 @@ fn concurrent_consumes_succeed_once(db: &Database) {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
     });
     assert_eq!(successes, 1);
 }
@@ -666,35 +869,104 @@ fn emails_prefer_and_delete_outcomes(db: &Database) {
         ..second.clone()
     };
     let code = new_code(user, CodePurpose::Email, taken.id.0, at(30));
-    let result = db.add_email(&taken, &code, &code_mail(&taken.address, CodePurpose::Email));
-    assert!(matches!(result, Err(StoreError::Conflict(Taken::EmailAddress))), "{result:?}");
+    let result = db.add_email(
+        &taken,
+        &code,
+        &code_mail(&taken.address, CodePurpose::Email),
+    );
+    assert!(
+        matches!(result, Err(StoreError::Conflict(Taken::EmailAddress))),
+        "{result:?}"
+    );
 
-    assert_eq!(db.prefer_email(user, unverified.id).unwrap(), EmailChange::Unverified);
-    assert_eq!(db.prefer_email(user, other.email.id).unwrap(), EmailChange::NotFound);
-    assert_eq!(db.prefer_email(user, EmailId(Uuid::new_v4())).unwrap(), EmailChange::NotFound);
+    assert_eq!(
+        db.prefer_email(user, unverified.id).unwrap(),
+        EmailChange::Unverified
+    );
+    assert_eq!(
+        db.prefer_email(user, other.email.id).unwrap(),
+        EmailChange::NotFound
+    );
+    assert_eq!(
+        db.prefer_email(user, EmailId(Uuid::new_v4())).unwrap(),
+        EmailChange::NotFound
+    );
 
     verify_email(db, &second, &second_code);
     let EmailChange::Done(preferred) = db.prefer_email(user, second.id).unwrap() else {
         panic!("a verified email can be preferred");
     };
-    assert!(preferred.preferred && preferred.verified);
+    assert!(preferred.preferred);
+    assert!(preferred.verified);
     let emails = db.list_emails(user).unwrap();
     let ids: Vec<EmailId> = emails.iter().map(|e| e.id).collect();
-    assert_eq!(ids, vec![r.email.id, second.id, unverified.id], "oldest first");
-    let preferred_ids: Vec<EmailId> = emails.iter().filter(|e| e.preferred).map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        vec![r.email.id, second.id, unverified.id],
+        "oldest first"
+    );
+    let preferred_ids: Vec<EmailId> = emails
+        .iter()
+        .filter(|e| e.preferred)
+        .map(|e| e.id)
+        .collect();
     assert_eq!(preferred_ids, vec![second.id]);
     // Preferring the preferred email again changes nothing.
-    assert!(matches!(db.prefer_email(user, second.id).unwrap(), EmailChange::Done(_)));
+    assert!(matches!(
+        db.prefer_email(user, second.id).unwrap(),
+        EmailChange::Done(_)
+    ));
 
-    assert_eq!(db.delete_email(user, second.id).unwrap(), EmailChange::Preferred);
-    assert_eq!(db.delete_email(user, other.email.id).unwrap(), EmailChange::NotFound);
+    assert_eq!(
+        db.delete_email(user, second.id).unwrap(),
+        EmailChange::Preferred
+    );
+    assert_eq!(
+        db.delete_email(user, other.email.id).unwrap(),
+        EmailChange::NotFound
+    );
     let EmailChange::Done(deleted) = db.delete_email(user, r.email.id).unwrap() else {
         panic!("an email that is not preferred can be deleted");
     };
     assert_eq!(deleted.id, r.email.id);
-    assert_eq!(db.delete_email(user, r.email.id).unwrap(), EmailChange::NotFound);
+    assert_eq!(
+        db.delete_email(user, r.email.id).unwrap(),
+        EmailChange::NotFound
+    );
     assert_eq!(db.list_emails(user).unwrap().len(), 2);
     assert_eq!(db.list_emails(other.user.id).unwrap().len(), 1);
+}
+
+fn concurrent_prefers_keep_one_preferred(db: &Database) {
+    let r = register_verified(db, "alice", "alice@example.com");
+    let user = r.user.id;
+    let (second, second_code) = add_email(db, user, "second@example.com", at(10));
+    verify_email(db, &second, &second_code);
+
+    let threads = 10;
+    let barrier = Arc::new(Barrier::new(threads));
+    thread::scope(|scope| {
+        for index in 0..threads {
+            let barrier = Arc::clone(&barrier);
+            let target = if index % 2 == 0 {
+                r.email.id
+            } else {
+                second.id
+            };
+            scope.spawn(move || {
+                barrier.wait();
+                let change = db.prefer_email(user, target).expect("prefer runs");
+                assert!(matches!(change, EmailChange::Done(_)), "{change:?}");
+            });
+        }
+    });
+    let preferred = db
+        .list_emails(user)
+        .unwrap()
+        .iter()
+        .filter(|e| e.preferred)
+        .count();
+    assert_eq!(preferred, 1);
 }
 
 // Key pairs.
@@ -707,23 +979,44 @@ fn key_pairs_create_find_list_delete(db: &Database) {
     let second = key_pair(user, "key-2", at(20));
     for key in [&first, &second] {
         let code = new_code(user, CodePurpose::KeyPair, key.id.0, key.created_at);
-        db.create_key_pair(key, &code, &code_mail(&r.email.address, CodePurpose::KeyPair))
-            .unwrap();
+        db.create_key_pair(
+            key,
+            &code,
+            &code_mail(&r.email.address, CodePurpose::KeyPair),
+        )
+        .unwrap();
     }
 
     let found = db.find_key_pair("key-1").unwrap().expect("key pair");
     assert_eq!(found.key_pair, first);
     assert_eq!(found.user.id, user);
     assert!(db.find_key_pair("missing").unwrap().is_none());
-    assert_eq!(db.list_key_pairs(user).unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(
+        db.list_key_pairs(user).unwrap(),
+        vec![first.clone(), second.clone()]
+    );
 
-    assert!(db.delete_key_pair(other.user.id, first.id, at(30)).unwrap().is_none());
-    let deleted = db.delete_key_pair(user, first.id, at(30)).unwrap().expect("deleted");
+    assert!(
+        db.delete_key_pair(other.user.id, first.id, at(30))
+            .unwrap()
+            .is_none()
+    );
+    let deleted = db
+        .delete_key_pair(user, first.id, at(30))
+        .unwrap()
+        .expect("deleted");
     assert_eq!(deleted.deleted_at, Some(at(30)));
-    assert!(db.delete_key_pair(user, first.id, at(31)).unwrap().is_none());
+    assert!(
+        db.delete_key_pair(user, first.id, at(31))
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(db.list_key_pairs(user).unwrap(), vec![second]);
     // A deleted key pair is still found, so the caller can tell it is deleted.
-    let found = db.find_key_pair("key-1").unwrap().expect("deleted key pair");
+    let found = db
+        .find_key_pair("key-1")
+        .unwrap()
+        .expect("deleted key pair");
     assert_eq!(found.key_pair.deleted_at, Some(at(30)));
 }
 
@@ -734,7 +1027,11 @@ fn outbox_claim_mark_and_purge(db: &Database) {
     db.enqueue(&[notice_mail(&r.email.address)], at(5)).unwrap();
     assert_eq!(db.pending_count().unwrap(), 2);
 
-    assert!(db.claim_due(at(-1), 10, Duration::minutes(1)).unwrap().is_empty());
+    assert!(
+        db.claim_due(at(-1), 10, Duration::minutes(1))
+            .unwrap()
+            .is_empty()
+    );
     let claimed = db.claim_due(at(10), 10, Duration::minutes(1)).unwrap();
     assert_eq!(claimed.len(), 2);
     assert_eq!(claimed[0].mail, r.mail, "oldest first");
@@ -743,22 +1040,45 @@ fn outbox_claim_mark_and_purge(db: &Database) {
     assert_eq!(claimed[1].created_at, at(5).unix_timestamp());
 
     // Leased rows stay hidden until the lease ends.
-    assert!(db.claim_due(at(69), 10, Duration::minutes(1)).unwrap().is_empty());
+    assert!(
+        db.claim_due(at(69), 10, Duration::minutes(1))
+            .unwrap()
+            .is_empty()
+    );
     let again = db.claim_due(at(70), 1, Duration::minutes(1)).unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, claimed[0].id);
 
     let code_mail = &claimed[0];
     db.mark_retry(code_mail.id, at(200), "relay busy").unwrap();
-    assert!(db.claim_due(at(199), 10, Duration::minutes(1)).unwrap().iter().all(|e| e.id != code_mail.id));
+    assert!(
+        db.claim_due(at(199), 10, Duration::minutes(1))
+            .unwrap()
+            .iter()
+            .all(|e| e.id != code_mail.id)
+    );
     let retried = db.claim_due(at(200), 10, Duration::minutes(1)).unwrap();
-    let retried = retried.iter().find(|e| e.id == code_mail.id).expect("due again");
+    let retried = retried
+        .iter()
+        .find(|e| e.id == code_mail.id)
+        .expect("due again");
     assert_eq!(retried.attempts, 1);
 
-    db.mark_sent(code_mail.id, at(300), &code_mail.mail.redacted()).unwrap();
-    db.mark_failed(claimed[1].id, at(400), &claimed[1].mail.redacted(), "rejected").unwrap();
+    db.mark_sent(code_mail.id, at(300), &code_mail.mail.redacted())
+        .unwrap();
+    db.mark_failed(
+        claimed[1].id,
+        at(400),
+        &claimed[1].mail.redacted(),
+        "rejected",
+    )
+    .unwrap();
     assert_eq!(db.pending_count().unwrap(), 0);
-    assert!(db.claim_due(at(10_000), 10, Duration::minutes(1)).unwrap().is_empty());
+    assert!(
+        db.claim_due(at(10_000), 10, Duration::minutes(1))
+            .unwrap()
+            .is_empty()
+    );
 
     assert_eq!(db.purge_finished(at(300)).unwrap(), 0);
     assert_eq!(db.purge_finished(at(301)).unwrap(), 1);
@@ -780,7 +1100,9 @@ fn concurrent_claimers_never_share_rows(db: &Database) {
                     barrier.wait();
                     let mut ids = Vec::new();
                     loop {
-                        let batch = db.claim_due(at(1), 3, Duration::hours(1)).expect("claim runs");
+                        let batch = db
+                            .claim_due(at(1), 3, Duration::hours(1))
+                            .expect("claim runs");
                         if batch.is_empty() {
                             return ids;
                         }
@@ -789,7 +1111,10 @@ fn concurrent_claimers_never_share_rows(db: &Database) {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let unique: HashSet<Uuid> = claimed.iter().copied().collect();
     assert_eq!(claimed.len(), 40);
@@ -815,18 +1140,30 @@ fn unreachable_postgres_is_unavailable() {
         .expect("the pool opens lazily");
     assert_eq!(db.backend(), Backend::Postgres);
     assert!(matches!(db.ping(), Err(StoreError::Unavailable(_))));
-    assert!(matches!(db.find_user(UserId(Uuid::new_v4())), Err(StoreError::Unavailable(_))));
-    assert!(matches!(db.migrate(), Err(PersistenceError::Unavailable(_))));
+    assert!(matches!(
+        db.find_user(UserId(Uuid::new_v4())),
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        db.migrate(),
+        Err(PersistenceError::Unavailable(_))
+    ));
 }
 
 #[test]
 fn connect_rejects_unknown_scheme() {
-    let result = Database::connect("mysql://root:secret@127.0.0.1/twauth", &PoolSettings::default());
+    let result = Database::connect(
+        "mysql://root:secret@127.0.0.1/twauth",
+        &PoolSettings::default(),
+    );
     let Err(error) = result else {
         panic!("mysql is not a supported backend");
     };
     assert!(matches!(error, PersistenceError::UnsupportedUrl(ref scheme) if scheme == "mysql"));
-    assert!(!error.to_string().contains("secret"), "the message hides the password");
+    assert!(
+        !error.to_string().contains("secret"),
+        "the message hides the password"
+    );
 }
 
 #[test]
@@ -836,7 +1173,12 @@ fn sqlite_memory_database_is_shared_by_the_pool() {
     let r = register(&db, "alice", "alice@example.com", at(0));
     let clone = db.clone();
     assert!(clone.find_user(r.user.id).unwrap().is_some());
-    assert!(clone.find_session(&r.session.token_digest).unwrap().is_some());
+    assert!(
+        clone
+            .find_session(&r.session.token_digest)
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
