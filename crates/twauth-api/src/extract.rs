@@ -47,10 +47,16 @@ where
 /// Reads the bearer token: `Authorization: Bearer <token>` with the scheme
 /// word in any case, or a bare token with no scheme word.
 pub fn bearer_token(req: &HttpRequest) -> Option<Secret> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return None,
+        None if value.eq_ignore_ascii_case("bearer") => return None,
         None => value,
     };
     credential_value(token)
@@ -173,9 +179,8 @@ impl FromRequest for Client {
 /// Maps a JSON body error to the contract's statuses: 413, 415 or 400.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match err {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
-            ApiError::PayloadTooLarge { limit }
-        }
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
         JsonPayloadError::Deserialize(err) => {
             ApiError::BadRequest(format!("invalid JSON body: {}", describe_json_error(&err)))
@@ -192,7 +197,11 @@ fn describe_json_error(err: &serde_json::Error) -> String {
     let text = err.to_string();
     match err.classify() {
         Category::Syntax | Category::Eof => {
-            format!("malformed JSON at line {} column {}", err.line(), err.column())
+            format!(
+                "malformed JSON at line {} column {}",
+                err.line(),
+                err.column()
+            )
         }
         Category::Io => "the body could not be read".to_owned(),
         Category::Data => {
@@ -257,7 +266,13 @@ mod tests {
 
     #[test]
     fn bearer_accepts_scheme_in_any_case_and_bare_token() {
-        for value in ["Bearer abc", "bearer abc", "BEARER abc", "abc", "  Bearer   abc "] {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER abc",
+            "abc",
+            "  Bearer   abc ",
+        ] {
             let req = TestRequest::default()
                 .insert_header((header::AUTHORIZATION, value))
                 .to_http_request();

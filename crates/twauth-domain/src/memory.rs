@@ -16,7 +16,7 @@ use crate::model::{
 };
 use crate::ports::{
     Clock, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RandomSource,
-    SessionStore, Store, StoreResult, StoreError, Taken, UserStore,
+    SessionStore, Store, StoreError, StoreResult, Taken, UserStore,
 };
 use crate::secret::TokenDigest;
 use crate::values::EmailAddress;
@@ -134,12 +134,18 @@ impl MemoryStore {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Every message ever queued, in order, as currently stored.
     pub fn outbox(&self) -> Vec<Mail> {
-        self.state().outbox.iter().map(|m| m.entry.mail.clone()).collect()
+        self.state()
+            .outbox
+            .iter()
+            .map(|m| m.entry.mail.clone())
+            .collect()
     }
 
     /// Number of stored sessions, users and codes, to check that a request
@@ -193,7 +199,11 @@ impl UserStore for MemoryStore {
         if address_taken(&state, &email.address) {
             return Err(StoreError::Conflict(Taken::EmailAddress));
         }
-        if state.users.values().any(|u| u.alias.key() == user.alias.key()) {
+        if state
+            .users
+            .values()
+            .any(|u| u.alias.key() == user.alias.key())
+        {
             return Err(StoreError::Conflict(Taken::Alias));
         }
         state.users.insert(
@@ -359,7 +369,12 @@ impl CodeStore for MemoryStore {
         }))
     }
 
-    fn consume_code(&self, id: CodeId, now: OffsetDateTime, effect: &CodeEffect) -> StoreResult<bool> {
+    fn consume_code(
+        &self,
+        id: CodeId,
+        now: OffsetDateTime,
+        effect: &CodeEffect,
+    ) -> StoreResult<bool> {
         let mut state = self.state();
         let Some(stored) = state.codes.get_mut(&id) else {
             return Ok(false);
@@ -385,7 +400,11 @@ impl CodeStore for MemoryStore {
                     if let Some(u) = state.users.get_mut(&user_id) {
                         u.verified_at = Some(now);
                     }
-                    for e in state.emails.iter_mut().filter(|e| e.user_id == user_id && e.preferred) {
+                    for e in state
+                        .emails
+                        .iter_mut()
+                        .filter(|e| e.user_id == user_id && e.preferred)
+                    {
                         e.verified = true;
                     }
                 }
@@ -428,7 +447,11 @@ impl EmailStore for MemoryStore {
 
     fn prefer_email(&self, user: UserId, id: EmailId) -> StoreResult<EmailChange> {
         let mut state = self.state();
-        let Some(target) = state.emails.iter().find(|e| e.id == id && e.user_id == user) else {
+        let Some(target) = state
+            .emails
+            .iter()
+            .find(|e| e.id == id && e.user_id == user)
+        else {
             return Ok(EmailChange::NotFound);
         };
         if !target.verified {
@@ -443,7 +466,11 @@ impl EmailStore for MemoryStore {
 
     fn delete_email(&self, user: UserId, id: EmailId) -> StoreResult<EmailChange> {
         let mut state = self.state();
-        let Some(pos) = state.emails.iter().position(|e| e.id == id && e.user_id == user) else {
+        let Some(pos) = state
+            .emails
+            .iter()
+            .position(|e| e.id == id && e.user_id == user)
+        else {
             return Ok(EmailChange::NotFound);
         };
         if state.emails[pos].preferred {
@@ -541,7 +568,12 @@ impl OutboxStore for MemoryStore {
         Ok(())
     }
 
-    fn mark_retry(&self, id: Uuid, next_attempt_at: OffsetDateTime, _error: &str) -> StoreResult<()> {
+    fn mark_retry(
+        &self,
+        id: Uuid,
+        next_attempt_at: OffsetDateTime,
+        _error: &str,
+    ) -> StoreResult<()> {
         let mut state = self.state();
         if let Some(m) = state.outbox.iter_mut().find(|m| m.entry.id == id) {
             m.due_at = next_attempt_at;
@@ -550,7 +582,13 @@ impl OutboxStore for MemoryStore {
         Ok(())
     }
 
-    fn mark_failed(&self, id: Uuid, at: OffsetDateTime, redacted: &Mail, _error: &str) -> StoreResult<()> {
+    fn mark_failed(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        redacted: &Mail,
+        _error: &str,
+    ) -> StoreResult<()> {
         let mut state = self.state();
         if let Some(m) = state.outbox.iter_mut().find(|m| m.entry.id == id) {
             m.failed_at = Some(at);
@@ -562,9 +600,9 @@ impl OutboxStore for MemoryStore {
     fn purge_finished(&self, before: OffsetDateTime) -> StoreResult<u64> {
         let mut state = self.state();
         let old = state.outbox.len();
-        state.outbox.retain(|m| {
-            m.sent_at.or(m.failed_at).is_none_or(|done| done >= before)
-        });
+        state
+            .outbox
+            .retain(|m| m.sent_at.or(m.failed_at).is_none_or(|done| done >= before));
         Ok((old - state.outbox.len()) as u64)
     }
 

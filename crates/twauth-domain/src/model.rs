@@ -113,7 +113,11 @@ pub enum SessionStatus {
 }
 
 impl Session {
-    pub fn status(&self, now: OffsetDateTime, idle_timeout: Option<time::Duration>) -> SessionStatus {
+    pub fn status(
+        &self,
+        now: OffsetDateTime,
+        idle_timeout: Option<time::Duration>,
+    ) -> SessionStatus {
         if self.closed_at.is_some() {
             return SessionStatus::Closed;
         }

@@ -91,10 +91,16 @@ impl Policy {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
         };
         if self.default_roles.iter().any(bad_name) {
-            return err("default_roles", "names must be ASCII letters, digits, '_', '-', '.' or ':'");
+            return err(
+                "default_roles",
+                "names must be ASCII letters, digits, '_', '-', '.' or ':'",
+            );
         }
         if self.default_groups.iter().any(bad_name) {
-            return err("default_groups", "names must be ASCII letters, digits, '_', '-', '.' or ':'");
+            return err(
+                "default_groups",
+                "names must be ASCII letters, digits, '_', '-', '.' or ':'",
+            );
         }
         Ok(())
     }

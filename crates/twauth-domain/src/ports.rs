@@ -122,7 +122,12 @@ pub trait CodeStore: Send + Sync + 'static {
     /// Marks the code used and applies `effect`, in one transaction that
     /// succeeds only while the code is unused and unexpired. Returns `false`
     /// when another request consumed it first.
-    fn consume_code(&self, id: CodeId, now: OffsetDateTime, effect: &CodeEffect) -> StoreResult<bool>;
+    fn consume_code(
+        &self,
+        id: CodeId,
+        now: OffsetDateTime,
+        effect: &CodeEffect,
+    ) -> StoreResult<bool>;
 }
 
 /// How a change to one email ended.
@@ -195,10 +200,21 @@ pub trait OutboxStore: Send + Sync + 'static {
     fn mark_sent(&self, id: uuid::Uuid, at: OffsetDateTime, redacted: &Mail) -> StoreResult<()>;
 
     /// Records a failed attempt and when to try again.
-    fn mark_retry(&self, id: uuid::Uuid, next_attempt_at: OffsetDateTime, error: &str) -> StoreResult<()>;
+    fn mark_retry(
+        &self,
+        id: uuid::Uuid,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()>;
 
     /// Gives up on a message for good and removes its code.
-    fn mark_failed(&self, id: uuid::Uuid, at: OffsetDateTime, redacted: &Mail, error: &str) -> StoreResult<()>;
+    fn mark_failed(
+        &self,
+        id: uuid::Uuid,
+        at: OffsetDateTime,
+        redacted: &Mail,
+        error: &str,
+    ) -> StoreResult<()>;
 
     /// Deletes sent and failed messages older than `before`.
     fn purge_finished(&self, before: OffsetDateTime) -> StoreResult<u64>;
@@ -208,7 +224,9 @@ pub trait OutboxStore: Send + Sync + 'static {
 }
 
 /// Every store port in one bound, as use cases need them.
-pub trait Store: UserStore + SessionStore + CodeStore + EmailStore + KeyPairStore + OutboxStore {
+pub trait Store:
+    UserStore + SessionStore + CodeStore + EmailStore + KeyPairStore + OutboxStore
+{
     /// Checks that the database answers.
     fn ping(&self) -> StoreResult<()>;
 }

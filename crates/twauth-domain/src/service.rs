@@ -196,7 +196,8 @@ impl Auth {
     pub fn list_sessions(&self, caller: &SessionWithUser) -> Result<Vec<Session>, AuthError> {
         let now = self.clock.now();
         let mut sessions = self.store.list_sessions(caller.user.id, now)?;
-        sessions.retain(|s| s.status(now, self.policy.session_idle_timeout) == SessionStatus::Active);
+        sessions
+            .retain(|s| s.status(now, self.policy.session_idle_timeout) == SessionStatus::Active);
         Ok(sessions)
     }
 
@@ -218,7 +219,9 @@ impl Auth {
         let session = &caller.session;
         let verified_at = session.verified_at.unwrap_or(session.created_at);
         let cap = verified_at + self.policy.session_max_lifetime;
-        let expires_at = (now + self.policy.session_lifetime).min(cap).max(session.expires_at);
+        let expires_at = (now + self.policy.session_lifetime)
+            .min(cap)
+            .max(session.expires_at);
 
         if !self.store.extend_session(session.id, expires_at)? {
             return Err(AuthError::Unauthorized(BAD_CREDENTIAL));
@@ -269,7 +272,8 @@ impl Auth {
     ) -> Result<(), AuthError> {
         let now = self.clock.now();
         let user = caller.user.id;
-        let (subject, _) = self.check_code(code_id, code, &[CodePurpose::Email], Some(user), now)?;
+        let (subject, _) =
+            self.check_code(code_id, code, &[CodePurpose::Email], Some(user), now)?;
         let email = EmailId(subject);
         self.consume(code_id, now, &CodeEffect::VerifyEmail { email })?;
 
@@ -363,8 +367,13 @@ impl Auth {
             deleted_at: None,
         };
         let to = self.preferred_address(caller.user.id)?;
-        let (code, mail) =
-            self.new_code(caller.user.id, CodePurpose::KeyPair, key_pair.id.0, &to, now);
+        let (code, mail) = self.new_code(
+            caller.user.id,
+            CodePurpose::KeyPair,
+            key_pair.id.0,
+            &to,
+            now,
+        );
 
         self.store.create_key_pair(&key_pair, &code, &mail)?;
         let event = NoticeEvent::KeyPairCreated {
@@ -396,7 +405,11 @@ impl Auth {
 
     /// Authenticates a key pair: verified, not deleted, unexpired, and the
     /// secret's digest equal to the stored one.
-    pub fn check_key_pair(&self, api_key: &str, secret: &Secret) -> Result<KeyPairWithUser, AuthError> {
+    pub fn check_key_pair(
+        &self,
+        api_key: &str,
+        secret: &Secret,
+    ) -> Result<KeyPairWithUser, AuthError> {
         let now = self.clock.now();
         let presented = secret.digest();
         let found = self
@@ -510,9 +523,13 @@ impl Auth {
         user: Option<UserId>,
         now: OffsetDateTime,
     ) -> Result<(Uuid, CodePurpose), AuthError> {
-        let reserved =
-            self.store
-                .reserve_code_attempt(id, purposes, user, now, self.policy.code_max_attempts)?;
+        let reserved = self.store.reserve_code_attempt(
+            id,
+            purposes,
+            user,
+            now,
+            self.policy.code_max_attempts,
+        )?;
         let Some(reserved) = reserved else {
             // Spend the same bcrypt work as for a known code, so timing does
             // not tell an unknown id from a wrong code.
@@ -525,7 +542,12 @@ impl Auth {
         Ok((reserved.subject, reserved.purpose))
     }
 
-    fn consume(&self, id: CodeId, now: OffsetDateTime, effect: &CodeEffect) -> Result<(), AuthError> {
+    fn consume(
+        &self,
+        id: CodeId,
+        now: OffsetDateTime,
+        effect: &CodeEffect,
+    ) -> Result<(), AuthError> {
         if self.store.consume_code(id, now, effect)? {
             Ok(())
         } else {

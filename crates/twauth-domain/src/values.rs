@@ -292,7 +292,10 @@ mod tests {
 
     #[test]
     fn email_is_lower_cased() {
-        assert_eq!(email("John.Doe@Example.COM").unwrap(), "john.doe@example.com");
+        assert_eq!(
+            email("John.Doe@Example.COM").unwrap(),
+            "john.doe@example.com"
+        );
     }
 
     #[test]
@@ -309,7 +312,10 @@ mod tests {
 
     #[test]
     fn email_full_width_domain_maps_to_plain_form() {
-        assert_eq!(email("user@ｅｘａｍｐｌｅ.com").unwrap(), "user@example.com");
+        assert_eq!(
+            email("user@ｅｘａｍｐｌｅ.com").unwrap(),
+            "user@example.com"
+        );
     }
 
     #[test]
@@ -357,7 +363,12 @@ mod tests {
 
     #[test]
     fn email_rejects_over_254_characters() {
-        let domain = format!("{}.{}.{}.com", "b".repeat(63), "c".repeat(63), "d".repeat(63));
+        let domain = format!(
+            "{}.{}.{}.com",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(63)
+        );
         let address = format!("{}@{domain}", "a".repeat(64));
         assert!(address.len() > 254);
         assert!(email(&address).is_err());
@@ -406,7 +417,15 @@ mod tests {
     #[test]
     fn code_parses_six_digits_only() {
         assert_eq!(OneTimeCode::parse("012345").unwrap().expose(), "012345");
-        for bad in ["", "12345", "1234567", "abcdef", "12 345", "+12345", "١٢٣٤٥٦"] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "abcdef",
+            "12 345",
+            "+12345",
+            "١٢٣٤٥٦",
+        ] {
             assert!(OneTimeCode::parse(bad).is_err(), "accepted {bad:?}");
         }
     }
