@@ -1,10 +1,11 @@
 //! What every handler shares: the use cases and the API settings.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use ipnet::IpNet;
 use twauth_domain::Auth;
+use twauth_domain::gateway::{RouteTable, Unmatched};
 
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
@@ -38,6 +39,8 @@ pub struct ApiState {
     /// Called after a request queued mail, so the delivery worker wakes up
     /// without waiting for its next poll.
     pub mail_queued: Arc<dyn Fn() + Send + Sync>,
+    /// The route table behind `/authorize`, replaced on reload.
+    pub gateway: Arc<Gateway>,
 }
 
 impl ApiState {
@@ -46,11 +49,57 @@ impl ApiState {
             auth,
             settings: Arc::new(settings),
             mail_queued: Arc::new(|| {}),
+            gateway: Arc::new(Gateway::new(
+                RouteTable::empty(Unmatched::Deny),
+                DEFAULT_AUTHORIZE_PREFIX.to_owned(),
+            )),
         }
+    }
+
+    pub fn with_gateway(mut self, gateway: Arc<Gateway>) -> Self {
+        self.gateway = gateway;
+        self
     }
 
     pub fn with_mail_hook(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
         self.mail_queued = Arc::new(hook);
         self
+    }
+}
+
+/// The path of the decision endpoint, which Envoy's `path_prefix` names.
+pub const DEFAULT_AUTHORIZE_PREFIX: &str = "/api/auth/v2/authorize";
+
+/// The gateway settings of the decision endpoint. The route table can be
+/// swapped while requests run: each request takes the table current when it
+/// starts and keeps it to the end.
+pub struct Gateway {
+    table: RwLock<Arc<RouteTable>>,
+    /// The prefix stripped from the request path to find the original path
+    /// when no `X-Original-URI` or `X-Forwarded-Uri` header is sent.
+    pub path_prefix: String,
+}
+
+impl Gateway {
+    pub fn new(table: RouteTable, path_prefix: String) -> Self {
+        Gateway {
+            table: RwLock::new(Arc::new(table)),
+            path_prefix,
+        }
+    }
+
+    /// The current route table.
+    pub fn table(&self) -> Arc<RouteTable> {
+        // A writer only swaps an `Arc`, so a poisoned lock still holds a
+        // whole table.
+        self.table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the route table; requests already running keep the old one.
+    pub fn replace(&self, table: RouteTable) {
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod delivery;
 pub mod error;
+pub mod gateway;
 pub mod mail;
 pub mod memory;
 pub mod model;

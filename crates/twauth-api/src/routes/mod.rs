@@ -5,6 +5,7 @@ use actix_web::web;
 use crate::error::ApiError;
 
 pub mod emails;
+pub mod gateway;
 pub mod keypairs;
 pub mod sessions;
 pub mod users;
@@ -25,4 +26,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sessions::configure(cfg);
     emails::configure(cfg);
     keypairs::configure(cfg);
+    gateway::configure(cfg);
 }
