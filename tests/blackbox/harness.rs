@@ -124,6 +124,14 @@ pub fn spawn_with(backend: Backend, env: &[(&str, &str)]) -> Option<TestApp> {
         .env("TWAUTH_MAIL__TRANSPORT__DIR", &outbox)
         .env("TWAUTH_MAIL__POLL_INTERVAL_MS", "50")
         .env("TWAUTH_AUTH__CODE_HASH_COST", "4")
+        // Tests mail many codes from one address and client; the limit tests
+        // set these back to their defaults.
+        .env("TWAUTH_LIMITS__CODES_PER_ADDRESS", "1000")
+        .env("TWAUTH_LIMITS__CODES_PER_ADDRESS_GAP", "0")
+        .env("TWAUTH_LIMITS__LOGINS_PER_CLIENT", "1000")
+        .env("TWAUTH_LIMITS__REGISTRATIONS_PER_CLIENT", "1000")
+        .env("TWAUTH_LIMITS__EMAILS_PER_CLIENT", "1000")
+        .env("TWAUTH_LIMITS__VERIFICATIONS_PER_CLIENT", "1000")
         .env("TWAUTH_LOG__LEVEL", "debug")
         .current_dir(dir.path())
         .stdout(Stdio::piped())

@@ -15,6 +15,7 @@ use crate::model::{
     NewUser, ReservedCode, Session, SessionId, SessionWithUser, User, UserId,
 };
 use crate::ports::{
+    AccountLimit, RateDecision, RateLimitStore, RateRule, Reservation, decide_hit,
     Clock, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RandomSource,
     SessionStore, Store, StoreError, StoreResult, Taken, UserStore,
 };
@@ -121,6 +122,10 @@ struct State {
     codes: HashMap<CodeId, StoredCode>,
     key_pairs: Vec<KeyPair>,
     outbox: Vec<StoredMail>,
+    /// Counter state per key: window start, count, last event.
+    counters: HashMap<String, (OffsetDateTime, u32, OffsetDateTime)>,
+    /// Wrong-code counter state per account, in the same shape.
+    failures: HashMap<UserId, (OffsetDateTime, u32, OffsetDateTime)>,
 }
 
 /// A whole store in one mutex, with the same contract as the database
@@ -346,10 +351,11 @@ impl CodeStore for MemoryStore {
         user: Option<UserId>,
         now: OffsetDateTime,
         max_attempts: u32,
-    ) -> StoreResult<Option<ReservedCode>> {
+        account: &AccountLimit,
+    ) -> StoreResult<Reservation> {
         let mut state = self.state();
-        let Some(stored) = state.codes.get_mut(&id) else {
-            return Ok(None);
+        let Some(stored) = state.codes.get(&id) else {
+            return Ok(Reservation::NoCode);
         };
         let live = stored.used_at.is_none()
             && stored.code.expires_at > now
@@ -357,10 +363,22 @@ impl CodeStore for MemoryStore {
             && purposes.contains(&stored.code.purpose)
             && user.is_none_or(|u| u == stored.code.user_id);
         if !live {
-            return Ok(None);
+            return Ok(Reservation::NoCode);
         }
+        let owner = stored.code.user_id;
+
+        let rule = account.as_rule();
+        let (decision, next) = decide_hit(state.failures.get(&owner).copied(), now, &rule);
+        if let RateDecision::Limited { retry_after } = decision {
+            return Ok(Reservation::AccountLocked { retry_after });
+        }
+        if let Some(next) = next {
+            state.failures.insert(owner, next);
+        }
+
+        let stored = state.codes.get_mut(&id).expect("code looked up above");
         stored.attempts += 1;
-        Ok(Some(ReservedCode {
+        Ok(Reservation::Reserved(ReservedCode {
             id,
             user_id: stored.code.user_id,
             purpose: stored.code.purpose,
@@ -384,6 +402,7 @@ impl CodeStore for MemoryStore {
         }
         stored.used_at = Some(now);
         let user_id = stored.code.user_id;
+        state.failures.remove(&user_id);
 
         match effect {
             CodeEffect::VerifySession {
@@ -613,6 +632,24 @@ impl OutboxStore for MemoryStore {
             .iter()
             .filter(|m| m.sent_at.is_none() && m.failed_at.is_none())
             .count() as u64)
+    }
+}
+
+impl RateLimitStore for MemoryStore {
+    fn hit(&self, key: &str, now: OffsetDateTime, rule: &RateRule) -> StoreResult<RateDecision> {
+        let mut state = self.state();
+        let (decision, next) = decide_hit(state.counters.get(key).copied(), now, rule);
+        if let Some(next) = next {
+            state.counters.insert(key.to_owned(), next);
+        }
+        Ok(decision)
+    }
+
+    fn purge_rate_counters(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let mut state = self.state();
+        let old = state.counters.len();
+        state.counters.retain(|_, (start, _, _)| *start >= before);
+        Ok((old - state.counters.len()) as u64)
     }
 }
 

@@ -2,6 +2,12 @@
 
 use time::Duration;
 
+use crate::ports::{AccountLimit, RateRule};
+
+/// The most wrong codes an account may have per window, whatever the
+/// configuration says.
+pub const MAX_ACCOUNT_FAILURES: u32 = 100;
+
 /// Lifetimes, limits and defaults that use cases apply. The server builds it
 /// from configuration; [`Policy::default`] holds the documented defaults.
 #[derive(Clone, Debug)]
@@ -28,6 +34,18 @@ pub struct Policy {
     pub default_groups: Vec<String>,
     /// How long an account whose registration was never verified is kept.
     pub unverified_account_ttl: Duration,
+    /// Wrong codes per account before every code of it is refused.
+    pub account_failures: AccountLimit,
+    /// Codes mailed to one address.
+    pub codes_per_address: RateRule,
+    /// Logins started from one client address.
+    pub logins_per_client: RateRule,
+    /// Registrations from one client address.
+    pub registrations_per_client: RateRule,
+    /// Emails added from one client address.
+    pub emails_per_client: RateRule,
+    /// Code verifications tried from one client address.
+    pub verifications_per_client: RateRule,
 }
 
 impl Default for Policy {
@@ -44,7 +62,28 @@ impl Default for Policy {
             default_roles: vec!["user".to_owned()],
             default_groups: vec!["public".to_owned()],
             unverified_account_ttl: Duration::hours(24),
+            account_failures: AccountLimit {
+                max_failures: 20,
+                window: Duration::hours(1),
+            },
+            codes_per_address: RateRule {
+                max: 5,
+                window: Duration::minutes(15),
+                min_gap: Duration::seconds(60),
+            },
+            logins_per_client: per_client(30, Duration::minutes(15)),
+            registrations_per_client: per_client(10, Duration::hours(1)),
+            emails_per_client: per_client(10, Duration::hours(1)),
+            verifications_per_client: per_client(60, Duration::minutes(15)),
         }
+    }
+}
+
+fn per_client(max: u32, window: Duration) -> RateRule {
+    RateRule {
+        max,
+        window,
+        min_gap: Duration::ZERO,
     }
 }
 
@@ -80,6 +119,27 @@ impl Policy {
                 "session_max_lifetime",
                 "must be at least the session lifetime",
             );
+        }
+        if !(1..=MAX_ACCOUNT_FAILURES).contains(&self.account_failures.max_failures) {
+            return err("account_failures", "must be between 1 and 100");
+        }
+        if self.account_failures.window <= Duration::ZERO {
+            return err("account_failure_window", "must be positive");
+        }
+        let rules = [
+            ("codes_per_address", &self.codes_per_address),
+            ("logins_per_client", &self.logins_per_client),
+            ("registrations_per_client", &self.registrations_per_client),
+            ("emails_per_client", &self.emails_per_client),
+            ("verifications_per_client", &self.verifications_per_client),
+        ];
+        for (setting, rule) in rules {
+            if rule.max == 0 || rule.window <= Duration::ZERO || rule.min_gap < Duration::ZERO {
+                return err(
+                    setting,
+                    "needs a positive count and window and a gap of zero or more",
+                );
+            }
         }
         if self.key_pair_max_days == 0 {
             return err("key_pair_max_days", "must be at least 1");

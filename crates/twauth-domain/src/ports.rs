@@ -106,10 +106,14 @@ pub trait SessionStore: Send + Sync + 'static {
 pub trait CodeStore: Send + Sync + 'static {
     /// Takes one attempt of a live code: unused, unexpired, issued for one of
     /// `purposes` (and for `user`, when given), with fewer than
-    /// `max_attempts` attempts. The attempt counter rises before the code is
-    /// checked, so concurrent guesses can never exceed the limit.
+    /// `max_attempts` attempts. In the same transaction it counts one
+    /// failure against the code's account, unless the account already has
+    /// `account.max_failures` failures in the current window: then nothing
+    /// changes and the result is [`Reservation::AccountLocked`].
     ///
-    /// Returns `None` when no such live code exists.
+    /// Both counters rise before the code is checked, so concurrent guesses
+    /// can never exceed either limit; [`CodeStore::consume_code`] clears the
+    /// account's count when the code was right.
     fn reserve_code_attempt(
         &self,
         id: CodeId,
@@ -117,17 +121,103 @@ pub trait CodeStore: Send + Sync + 'static {
         user: Option<UserId>,
         now: OffsetDateTime,
         max_attempts: u32,
-    ) -> StoreResult<Option<ReservedCode>>;
+        account: &AccountLimit,
+    ) -> StoreResult<Reservation>;
 
-    /// Marks the code used and applies `effect`, in one transaction that
-    /// succeeds only while the code is unused and unexpired. Returns `false`
-    /// when another request consumed it first.
+    /// Marks the code used, applies `effect` and clears the failure count of
+    /// the code's account, in one transaction that succeeds only while the
+    /// code is unused and unexpired. Returns `false` when another request
+    /// consumed it first.
     fn consume_code(
         &self,
         id: CodeId,
         now: OffsetDateTime,
         effect: &CodeEffect,
     ) -> StoreResult<bool>;
+}
+
+/// The ceiling on wrong codes per account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountLimit {
+    /// Failures allowed in one window; the next attempt is refused.
+    pub max_failures: u32,
+    /// Length of the window, counted from its first failure.
+    pub window: Duration,
+}
+
+impl AccountLimit {
+    /// The same limit as a rate rule: failures in a window, with no gap.
+    pub fn as_rule(&self) -> RateRule {
+        RateRule {
+            max: self.max_failures,
+            window: self.window,
+            min_gap: Duration::ZERO,
+        }
+    }
+}
+
+/// The result of [`CodeStore::reserve_code_attempt`].
+#[derive(Clone, Debug)]
+pub enum Reservation {
+    /// An attempt was taken; check the code against the hash.
+    Reserved(ReservedCode),
+    /// No live code has this id, purpose and owner.
+    NoCode,
+    /// The account has too many failures; try again after the delay.
+    AccountLocked { retry_after: Duration },
+}
+
+/// A limit on events per key, such as codes mailed to one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateRule {
+    /// Events allowed in one window.
+    pub max: u32,
+    /// Length of the window, counted from its first event.
+    pub window: Duration,
+    /// Least time between two events; zero for none.
+    pub min_gap: Duration,
+}
+
+/// Whether a rate-limited event may happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after: Duration },
+}
+
+/// Counters behind rate limits. They live in the store so that every
+/// replica sees the same counts.
+pub trait RateLimitStore: Send + Sync + 'static {
+    /// Counts one event for `key` if `rule` allows it, atomically.
+    fn hit(&self, key: &str, now: OffsetDateTime, rule: &RateRule) -> StoreResult<RateDecision>;
+
+    /// Deletes counters whose window started before `before`.
+    fn purge_rate_counters(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Decides a hit on a counter with `count` events in a window that started at
+/// `window_start`, the last at `last_at`. Returns the decision and the
+/// counter's new state. Adapters call it while they hold the counter's row.
+pub fn decide_hit(
+    state: Option<(OffsetDateTime, u32, OffsetDateTime)>,
+    now: OffsetDateTime,
+    rule: &RateRule,
+) -> (RateDecision, Option<(OffsetDateTime, u32, OffsetDateTime)>) {
+    let Some((window_start, count, last_at)) = state else {
+        return (RateDecision::Allowed, Some((now, 1, now)));
+    };
+    if now >= window_start + rule.window {
+        return (RateDecision::Allowed, Some((now, 1, now)));
+    }
+    if count >= rule.max {
+        let retry_after = window_start + rule.window - now;
+        return (RateDecision::Limited { retry_after }, None);
+    }
+    if now < last_at + rule.min_gap {
+        let retry_after = last_at + rule.min_gap - now;
+        return (RateDecision::Limited { retry_after }, None);
+    }
+    (RateDecision::Allowed, Some((window_start, count + 1, now)))
 }
 
 /// How a change to one email ended.
@@ -225,7 +315,7 @@ pub trait OutboxStore: Send + Sync + 'static {
 
 /// Every store port in one bound, as use cases need them.
 pub trait Store:
-    UserStore + SessionStore + CodeStore + EmailStore + KeyPairStore + OutboxStore
+    UserStore + SessionStore + CodeStore + EmailStore + KeyPairStore + OutboxStore + RateLimitStore
 {
     /// Checks that the database answers.
     fn ping(&self) -> StoreResult<()>;

@@ -16,7 +16,7 @@ use crate::model::{
     UserId,
 };
 use crate::policy::Policy;
-use crate::ports::{Clock, EmailChange, RandomSource, Store};
+use crate::ports::{Clock, EmailChange, RandomSource, RateDecision, RateRule, Reservation, Store};
 use crate::secret::{self, CodeHash, Secret};
 use crate::values::{Alias, EmailAddress, FullName, KeyName, OneTimeCode};
 
@@ -88,6 +88,8 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
         let now = self.clock.now();
+        self.limit_client("register", client, &self.policy.registrations_per_client, now)?;
+        self.limit_address(&address, now)?;
         let user = NewUser {
             id: UserId(self.random.uuid()),
             alias,
@@ -128,6 +130,10 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
         let now = self.clock.now();
+        self.limit_client("login", client, &self.policy.logins_per_client, now)?;
+        // Counted whether or not the address has an account, so the limit
+        // tells nothing either.
+        self.limit_address(&address, now)?;
         let Some(email) = self.store.find_login_email(&address)? else {
             let (session, bearer) = self.new_session(UserId(Uuid::nil()), client, now);
             let (code, _) = self.new_code(
@@ -159,8 +165,14 @@ impl Auth {
     /// # Errors
     /// [`AuthError::Unauthorized`] with one message for an unknown, wrong,
     /// expired, used or dead code.
-    pub fn verify_session(&self, code_id: CodeId, code: &OneTimeCode) -> Result<(), AuthError> {
+    pub fn verify_session(
+        &self,
+        code_id: CodeId,
+        code: &OneTimeCode,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let now = self.clock.now();
+        self.limit_verifications(client, now)?;
         let purposes = [CodePurpose::Registration, CodePurpose::Login];
         let reserved = self.check_code(code_id, code, &purposes, None, now)?;
 
@@ -238,6 +250,8 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<(EmailId, CodeId), AuthError> {
         let now = self.clock.now();
+        self.limit_client("email", client, &self.policy.emails_per_client, now)?;
+        self.limit_address(&address, now)?;
         let email = Email {
             id: EmailId(self.random.uuid()),
             user_id: caller.user.id,
@@ -271,6 +285,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = self.clock.now();
+        self.limit_verifications(client, now)?;
         let user = caller.user.id;
         let (subject, _) =
             self.check_code(code_id, code, &[CodePurpose::Email], Some(user), now)?;
@@ -367,6 +382,7 @@ impl Auth {
             deleted_at: None,
         };
         let to = self.preferred_address(caller.user.id)?;
+        self.limit_address(&to, now)?;
         let (code, mail) = self.new_code(
             caller.user.id,
             CodePurpose::KeyPair,
@@ -455,8 +471,19 @@ impl Auth {
 
     /// Removes accounts whose registration was never verified in time.
     pub fn purge_unverified_users(&self) -> Result<u64, AuthError> {
-        let before = self.clock.now() - self.policy.unverified_account_ttl;
-        Ok(self.store.purge_unverified_users(before)?)
+        let now = self.clock.now();
+        let longest = [
+            self.policy.codes_per_address.window,
+            self.policy.logins_per_client.window,
+            self.policy.registrations_per_client.window,
+            self.policy.emails_per_client.window,
+            self.policy.verifications_per_client.window,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+        self.store.purge_rate_counters(now - longest)?;
+        Ok(self.store.purge_unverified_users(now - self.policy.unverified_account_ttl)?)
     }
 
     fn new_session(
@@ -523,18 +550,28 @@ impl Auth {
         user: Option<UserId>,
         now: OffsetDateTime,
     ) -> Result<(Uuid, CodePurpose), AuthError> {
-        let reserved = self.store.reserve_code_attempt(
+        let reservation = self.store.reserve_code_attempt(
             id,
             purposes,
             user,
             now,
             self.policy.code_max_attempts,
+            &self.policy.account_failures,
         )?;
-        let Some(reserved) = reserved else {
-            // Spend the same bcrypt work as for a known code, so timing does
-            // not tell an unknown id from a wrong code.
-            let _ = secret::verify_code(code, self.decoy_hash());
-            return Err(AuthError::Unauthorized(WRONG_CODE));
+        let reserved = match reservation {
+            Reservation::Reserved(reserved) => reserved,
+            Reservation::NoCode => {
+                // Spend the same bcrypt work as for a known code, so timing
+                // does not tell an unknown id from a wrong code.
+                let _ = secret::verify_code(code, self.decoy_hash());
+                return Err(AuthError::Unauthorized(WRONG_CODE));
+            }
+            Reservation::AccountLocked { retry_after } => {
+                return Err(too_many(
+                    "too many wrong codes for this account, try again later",
+                    retry_after,
+                ));
+            }
         };
         if !secret::verify_code(code, &reserved.hash) {
             return Err(AuthError::Unauthorized(WRONG_CODE));
@@ -553,6 +590,40 @@ impl Auth {
         } else {
             Err(AuthError::Unauthorized(WRONG_CODE))
         }
+    }
+
+    /// Counts one code mailed to `address` against its limit.
+    fn limit_address(&self, address: &EmailAddress, now: OffsetDateTime) -> Result<(), AuthError> {
+        let key = format!("code:{}", address.as_str());
+        match self.store.hit(&key, now, &self.policy.codes_per_address)? {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after } => Err(too_many(
+                "too many codes requested for this address, try again later",
+                retry_after,
+            )),
+        }
+    }
+
+    /// Counts one request of `action` from the client's address.
+    fn limit_client(
+        &self,
+        action: &str,
+        client: &ClientInfo,
+        rule: &RateRule,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        let key = format!("client:{action}:{}", client.ip);
+        match self.store.hit(&key, now, rule)? {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after } => Err(too_many(
+                "too many requests from this client address, try again later",
+                retry_after,
+            )),
+        }
+    }
+
+    fn limit_verifications(&self, client: &ClientInfo, now: OffsetDateTime) -> Result<(), AuthError> {
+        self.limit_client("verify", client, &self.policy.verifications_per_client, now)
     }
 
     fn decoy_hash(&self) -> &CodeHash {
@@ -593,6 +664,14 @@ impl Auth {
         };
         self.store.enqueue(&[mail], now)?;
         Ok(())
+    }
+}
+
+fn too_many(message: &'static str, retry_after: time::Duration) -> AuthError {
+    let seconds = retry_after.whole_seconds().max(1);
+    AuthError::TooManyRequests {
+        message,
+        retry_after: std::time::Duration::from_secs(seconds.unsigned_abs()),
     }
 }
 

@@ -16,11 +16,11 @@ use time::OffsetDateTime;
 use twauth_domain::mail::{Mail, OutboxEntry};
 use twauth_domain::model::{
     CodeEffect, CodeId, CodePurpose, Email, EmailId, KeyPair, KeyPairId, KeyPairWithUser, NewCode,
-    NewUser, ReservedCode, Session, SessionId, SessionWithUser, User, UserId,
+    NewUser, Session, SessionId, SessionWithUser, User, UserId,
 };
 use twauth_domain::ports::{
-    CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, SessionStore, Store, StoreError,
-    StoreResult, UserStore,
+    AccountLimit, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RateDecision,
+    RateLimitStore, RateRule, Reservation, SessionStore, Store, StoreError, StoreResult, UserStore,
 };
 use twauth_domain::secret::TokenDigest;
 use twauth_domain::values::EmailAddress;
@@ -330,10 +330,11 @@ impl CodeStore for Database {
         user: Option<UserId>,
         now: OffsetDateTime,
         max_attempts: u32,
-    ) -> StoreResult<Option<ReservedCode>> {
+        account: &AccountLimit,
+    ) -> StoreResult<Reservation> {
         run!(
             self,
-            reserve_code_attempt(id, purposes, user, now, max_attempts)
+            reserve_code_attempt(id, purposes, user, now, max_attempts, account)
         )
     }
 
@@ -431,6 +432,16 @@ impl OutboxStore for Database {
 
     fn pending_count(&self) -> StoreResult<u64> {
         run!(self, pending_count())
+    }
+}
+
+impl RateLimitStore for Database {
+    fn hit(&self, key: &str, now: OffsetDateTime, rule: &RateRule) -> StoreResult<RateDecision> {
+        run!(self, hit(key, now, rule))
+    }
+
+    fn purge_rate_counters(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        run!(self, purge_rate_counters(before))
     }
 }
 

@@ -48,15 +48,41 @@ pub(crate) fn claim_due(
     })
 }
 
-/// Locks the user's email rows until the transaction ends, so concurrent
-/// changes of the preferred email run one after the other instead of
-/// colliding on the one-preferred-email index.
+/// Locks the user's row until the transaction ends, so concurrent changes
+/// of the preferred email run one after the other instead of colliding on
+/// the one-preferred-email index. One row, so no lock-order deadlock.
 fn lock_user_emails(conn: &mut Conn, user: UserId) -> QueryResult<()> {
-    emails::table
-        .filter(emails::user_id.eq(DbId(user.0)))
-        .select(emails::id)
+    lock_user(conn, DbId(user.0))
+}
+
+/// Locks the user's row until the transaction ends, so concurrent code
+/// checks of one account count their failures one after the other.
+fn lock_user(conn: &mut Conn, user: DbId) -> QueryResult<()> {
+    users::table
+        .filter(users::id.eq(user))
+        .select(users::id)
         .for_update()
         .load::<DbId>(conn)?;
+    Ok(())
+}
+
+/// Creates the counter row if it is missing, with a count of zero, and locks
+/// it until the transaction ends.
+fn lock_counter(conn: &mut Conn, key: &str, now: OffsetDateTime) -> QueryResult<()> {
+    diesel::insert_into(rate_counters::table)
+        .values((
+            rate_counters::key.eq(key),
+            rate_counters::window_start.eq(DbTime(now)),
+            rate_counters::count.eq(0),
+            rate_counters::last_at.eq(DbTime(now)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    rate_counters::table
+        .filter(rate_counters::key.eq(key))
+        .select(rate_counters::key)
+        .for_update()
+        .load::<String>(conn)?;
     Ok(())
 }
 

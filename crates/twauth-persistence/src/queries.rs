@@ -10,14 +10,16 @@ use twauth_domain::model::{
     CodeEffect, CodeId, CodePurpose, Email, EmailId, KeyPair, KeyPairId, KeyPairWithUser, NewCode,
     NewUser, ReservedCode, Session, SessionId, SessionWithUser, User, UserId,
 };
-use twauth_domain::ports::{EmailChange, StoreError, Taken};
+use twauth_domain::ports::{
+    AccountLimit, EmailChange, RateDecision, RateRule, Reservation, StoreError, Taken, decide_hit,
+};
 use twauth_domain::secret::{CodeHash, TokenDigest};
 use twauth_domain::values::{Alias, EmailAddress, FullName, KeyName};
 use uuid::Uuid;
 
 use crate::error::DbError;
 use crate::types::{DbId, DbTime};
-use schema::{codes, emails, key_pairs, outbox, sessions, users};
+use schema::{codes, emails, key_pairs, outbox, rate_counters, sessions, users};
 
 type QueryResult<T> = Result<T, DbError>;
 
@@ -550,9 +552,11 @@ pub(crate) fn extend_session(
 
 // Codes.
 
-/// Raises the attempt counter of a live code in one UPDATE. Its WHERE clause
-/// contains every liveness check, so concurrent calls can never take more
-/// than `max_attempts` attempts between them.
+/// Takes one attempt of a live code and counts one failure against its
+/// account, in one transaction. The code's attempt counter rises in a single
+/// conditional UPDATE; the account's counter is read and written while its
+/// row is locked. When the account is over its limit the transaction rolls
+/// back, so the code keeps its attempt.
 pub(crate) fn reserve_code_attempt(
     conn: &mut Conn,
     id: CodeId,
@@ -560,9 +564,10 @@ pub(crate) fn reserve_code_attempt(
     user: Option<UserId>,
     now: OffsetDateTime,
     max_attempts: u32,
-) -> QueryResult<Option<ReservedCode>> {
+    account: &AccountLimit,
+) -> QueryResult<Reservation> {
     if purposes.is_empty() {
-        return Ok(None);
+        return Ok(Reservation::NoCode);
     }
     let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
     let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
@@ -574,8 +579,9 @@ pub(crate) fn reserve_code_attempt(
         .eq(user)
         .or(user.is_none().into_sql::<diesel::sql_types::Bool>());
 
-    let reserved = write_tx(conn, |conn| {
-        diesel::update(
+    let mut locked_for = None;
+    let result = write_tx(conn, |conn| {
+        let reserved = diesel::update(
             codes::table
                 .filter(codes::id.eq(DbId(id.0)))
                 .filter(codes::used_at.is_null())
@@ -587,10 +593,84 @@ pub(crate) fn reserve_code_attempt(
         .set(codes::attempts.eq(codes::attempts + 1))
         .returning(CodeRow::as_returning())
         .get_result::<CodeRow>(conn)
-        .optional()
-        .map_err(DbError::from)
-    })?;
-    reserved.map(CodeRow::into_reserved).transpose()
+        .optional()?;
+        let Some(reserved) = reserved else {
+            return Ok(None);
+        };
+
+        lock_user(conn, reserved.user_id)?;
+        let (count, start) = users::table
+            .filter(users::id.eq(reserved.user_id))
+            .select((users::failed_codes, users::failed_window_start))
+            .first::<(i32, Option<DbTime>)>(conn)?;
+        let state = start.map(|start| (start.0, count.max(0) as u32, start.0));
+        match decide_hit(state, now, &account.as_rule()) {
+            (RateDecision::Limited { retry_after }, _) => {
+                locked_for = Some(retry_after);
+                Err(DbError::from(diesel::result::Error::RollbackTransaction))
+            }
+            (RateDecision::Allowed, next) => {
+                if let Some((start, count, _)) = next {
+                    diesel::update(users::table.filter(users::id.eq(reserved.user_id)))
+                        .set((
+                            users::failed_codes.eq(count as i32),
+                            users::failed_window_start.eq(Some(DbTime(start))),
+                        ))
+                        .execute(conn)?;
+                }
+                Ok(Some(reserved))
+            }
+        }
+    });
+    if let Some(retry_after) = locked_for {
+        return Ok(Reservation::AccountLocked { retry_after });
+    }
+    match result? {
+        Some(row) => row.into_reserved().map(Reservation::Reserved),
+        None => Ok(Reservation::NoCode),
+    }
+}
+
+/// Counts one event for `key` if `rule` allows it. The counter row is
+/// created when missing, then read and written while it is locked.
+pub(crate) fn hit(
+    conn: &mut Conn,
+    key: &str,
+    now: OffsetDateTime,
+    rule: &RateRule,
+) -> QueryResult<RateDecision> {
+    write_tx(conn, |conn| {
+        lock_counter(conn, key, now)?;
+        let (start, count, last) = rate_counters::table
+            .filter(rate_counters::key.eq(key))
+            .select((
+                rate_counters::window_start,
+                rate_counters::count,
+                rate_counters::last_at,
+            ))
+            .first::<(DbTime, i32, DbTime)>(conn)?;
+        // A count of zero marks a row made just now by `lock_counter`.
+        let state = (count > 0).then_some((start.0, count as u32, last.0));
+        let (decision, next) = decide_hit(state, now, rule);
+        if let Some((start, count, last)) = next {
+            diesel::update(rate_counters::table.filter(rate_counters::key.eq(key)))
+                .set((
+                    rate_counters::window_start.eq(DbTime(start)),
+                    rate_counters::count.eq(count as i32),
+                    rate_counters::last_at.eq(DbTime(last)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(decision)
+    })
+}
+
+pub(crate) fn purge_rate_counters(conn: &mut Conn, before: OffsetDateTime) -> QueryResult<u64> {
+    let deleted = diesel::delete(
+        rate_counters::table.filter(rate_counters::window_start.lt(DbTime(before))),
+    )
+    .execute(conn)?;
+    Ok(deleted as u64)
 }
 
 /// Marks the code used, then applies `effect`, in one transaction. The first
@@ -616,6 +696,12 @@ pub(crate) fn consume_code(
         let Some(owner) = owner else {
             return Ok(false);
         };
+        diesel::update(users::table.filter(users::id.eq(owner)))
+            .set((
+                users::failed_codes.eq(0),
+                users::failed_window_start.eq(None::<DbTime>),
+            ))
+            .execute(conn)?;
 
         match effect {
             CodeEffect::VerifySession {

@@ -10,6 +10,17 @@ diesel::table! {
         groups -> Text,
         verified_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        failed_codes -> Integer,
+        failed_window_start -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    rate_counters (key) {
+        key -> Text,
+        window_start -> Timestamptz,
+        count -> Integer,
+        last_at -> Timestamptz,
     }
 }
 

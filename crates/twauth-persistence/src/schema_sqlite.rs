@@ -10,6 +10,17 @@ diesel::table! {
         groups -> Text,
         verified_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        failed_codes -> Integer,
+        failed_window_start -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    rate_counters (key) {
+        key -> Text,
+        window_start -> BigInt,
+        count -> Integer,
+        last_at -> BigInt,
     }
 }
 

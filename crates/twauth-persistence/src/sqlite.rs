@@ -47,6 +47,26 @@ fn lock_user_emails(_conn: &mut Conn, _user: UserId) -> QueryResult<()> {
     Ok(())
 }
 
+/// Does nothing: the immediate transaction already holds the write lock.
+fn lock_user(_conn: &mut Conn, _user: DbId) -> QueryResult<()> {
+    Ok(())
+}
+
+/// Creates the counter row if it is missing, with a count of zero. The
+/// immediate transaction already holds the write lock.
+fn lock_counter(conn: &mut Conn, key: &str, now: OffsetDateTime) -> QueryResult<()> {
+    diesel::insert_into(rate_counters::table)
+        .values((
+            rate_counters::key.eq(key),
+            rate_counters::window_start.eq(DbTime(now)),
+            rate_counters::count.eq(0),
+            rate_counters::last_at.eq(DbTime(now)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Runs the pending migrations. SQLite's write lock keeps two processes from
 /// applying the same migration at once.
 pub(crate) fn migrate(conn: &mut Conn) -> Result<(), PersistenceError> {

@@ -17,9 +17,11 @@ use twauth_domain::model::{
     CodeEffect, CodeId, CodePurpose, Email, EmailId, KeyPair, KeyPairId, NewCode, NewUser, Session,
     SessionId, UserId,
 };
+use twauth_domain::model::ReservedCode;
 use twauth_domain::ports::{
-    CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, SessionStore, Store, StoreError,
-    Taken, UserStore,
+    AccountLimit, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RateDecision,
+    RateLimitStore, RateRule, Reservation, SessionStore, Store, StoreError, StoreResult, Taken,
+    UserStore,
 };
 use twauth_domain::secret::{CodeHash, TokenDigest};
 use twauth_domain::values::{Alias, EmailAddress, FullName, KeyName, OneTimeCode};
@@ -163,7 +165,49 @@ macro_rules! contract_tests {
     };
 }
 
+/// An account limit high enough never to get in the way.
+const NO_ACCOUNT_LIMIT: AccountLimit = AccountLimit {
+    max_failures: 100,
+    window: Duration::hours(1),
+};
+
+/// `reserve_code_attempt` with no account limit in the way, reading a
+/// reservation as an option.
+trait ReserveExt {
+    fn reserve(
+        &self,
+        id: CodeId,
+        purposes: &[CodePurpose],
+        user: Option<UserId>,
+        now: OffsetDateTime,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ReservedCode>>;
+}
+
+impl ReserveExt for Database {
+    fn reserve(
+        &self,
+        id: CodeId,
+        purposes: &[CodePurpose],
+        user: Option<UserId>,
+        now: OffsetDateTime,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ReservedCode>> {
+        let reservation =
+            self.reserve_code_attempt(id, purposes, user, now, max_attempts, &NO_ACCOUNT_LIMIT)?;
+        Ok(match reservation {
+            Reservation::Reserved(code) => Some(code),
+            Reservation::NoCode => None,
+            Reservation::AccountLocked { .. } => panic!("no account limit was set"),
+        })
+    }
+}
+
 contract_tests!(
+    account_limit_locks_every_code,
+    account_limit_is_atomic_under_concurrency,
+    rate_counter_limits_count_and_gap,
+    rate_counter_is_atomic_under_concurrency,
     register_stores_user_email_session_and_mail,
     register_rejects_taken_address,
     register_rejects_taken_alias_any_case,
@@ -506,7 +550,7 @@ fn purge_unverified_users_cascades(db: &Database) {
     assert!(db.list_emails(stale.user.id).unwrap().is_empty());
     assert!(db.find_login_email(&stale.email.address).unwrap().is_none());
     let reserved = db
-        .reserve_code_attempt(stale.code.id, &[CodePurpose::Registration], None, at(1), 5)
+        .reserve(stale.code.id, &[CodePurpose::Registration], None, at(1), 5)
         .unwrap();
     assert!(reserved.is_none());
     assert!(db.find_user(kept.user.id).unwrap().is_some());
@@ -628,7 +672,7 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
     let id = r.code.id;
     let registration = [CodePurpose::Registration];
 
-    let wrong_purpose = db.reserve_code_attempt(
+    let wrong_purpose = db.reserve(
         id,
         &[CodePurpose::Login, CodePurpose::Email],
         None,
@@ -637,19 +681,19 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
     );
     assert!(wrong_purpose.unwrap().is_none());
     assert!(
-        db.reserve_code_attempt(id, &[], None, at(1), 5)
+        db.reserve(id, &[], None, at(1), 5)
             .unwrap()
             .is_none()
     );
-    let other_user = db.reserve_code_attempt(id, &registration, Some(other.user.id), at(1), 5);
+    let other_user = db.reserve(id, &registration, Some(other.user.id), at(1), 5);
     assert!(other_user.unwrap().is_none());
-    let expired = db.reserve_code_attempt(id, &registration, None, r.code.expires_at, 5);
+    let expired = db.reserve(id, &registration, None, r.code.expires_at, 5);
     assert!(expired.unwrap().is_none());
-    let unknown = db.reserve_code_attempt(CodeId(Uuid::new_v4()), &registration, None, at(1), 5);
+    let unknown = db.reserve(CodeId(Uuid::new_v4()), &registration, None, at(1), 5);
     assert!(unknown.unwrap().is_none());
 
     let reserved = db
-        .reserve_code_attempt(
+        .reserve(
             id,
             &[CodePurpose::Login, CodePurpose::Registration],
             Some(r.user.id),
@@ -664,7 +708,7 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
     assert_eq!(reserved.subject, r.session.id.0);
     assert_eq!(reserved.hash, r.code.hash);
     assert!(
-        db.reserve_code_attempt(id, &registration, None, at(1), 5)
+        db.reserve(id, &registration, None, at(1), 5)
             .unwrap()
             .is_some()
     );
@@ -675,7 +719,7 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
         registration: true,
     };
     assert!(db.consume_code(id, at(2), &effect).unwrap());
-    let used = db.reserve_code_attempt(id, &registration, None, at(3), 5);
+    let used = db.reserve(id, &registration, None, at(3), 5);
     assert!(used.unwrap().is_none());
 }
 
@@ -684,23 +728,23 @@ fn reserve_attempt_stops_at_max(db: &Database) {
     let purposes = [CodePurpose::Registration];
     for attempt in 1..=3 {
         let reserved = db
-            .reserve_code_attempt(r.code.id, &purposes, None, at(1), 3)
+            .reserve(r.code.id, &purposes, None, at(1), 3)
             .unwrap();
         assert!(reserved.is_some(), "attempt {attempt} is within the limit");
     }
     assert!(
-        db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 3)
+        db.reserve(r.code.id, &purposes, None, at(1), 3)
             .unwrap()
             .is_none()
     );
     // A higher limit lets the stored counter continue.
     assert!(
-        db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 4)
+        db.reserve(r.code.id, &purposes, None, at(1), 4)
             .unwrap()
             .is_some()
     );
     assert!(
-        db.reserve_code_attempt(r.code.id, &purposes, None, at(1), 4)
+        db.reserve(r.code.id, &purposes, None, at(1), 4)
             .unwrap()
             .is_none()
     );
@@ -806,7 +850,7 @@ fn concurrent_reserves_never_exceed_max(db: &Database) {
                 let code = r.code.id;
                 scope.spawn(move || {
                     barrier.wait();
-                    db.reserve_code_attempt(
+                    db.reserve(
                         code,
                         &[CodePurpose::Registration],
                         None,
@@ -1203,4 +1247,147 @@ fn database_name_replaced_in_url() {
         with_database_name("postgres://127.0.0.1?sslmode=disable", "x"),
         "postgres://127.0.0.1/x?sslmode=disable"
     );
+}
+
+fn account_limit_locks_every_code(db: &Database) {
+    let r = register(db, "alice", "alice@example.com", at(0));
+    let limit = AccountLimit {
+        max_failures: 3,
+        window: Duration::hours(1),
+    };
+    let purposes = [CodePurpose::Registration];
+    for _ in 0..3 {
+        let reservation = db
+            .reserve_code_attempt(r.code.id, &purposes, None, at(1), 10, &limit)
+            .unwrap();
+        assert!(matches!(reservation, Reservation::Reserved(_)));
+    }
+    let locked = db
+        .reserve_code_attempt(r.code.id, &purposes, None, at(60), 10, &limit)
+        .unwrap();
+    let Reservation::AccountLocked { retry_after } = locked else {
+        panic!("expected the account to be locked, got {locked:?}");
+    };
+    assert_eq!(retry_after, Duration::hours(1) - Duration::seconds(59));
+
+    // Once the window has passed, the account may try again; a second code
+    // keeps the test clear of the first one's expiry.
+    let session = pending_session(r.user.id, at(3600));
+    let code = new_code(r.user.id, CodePurpose::Login, session.id.0, at(3600));
+    let mail = code_mail(&r.email.address, CodePurpose::Login);
+    db.start_session(&session, &code, &mail).unwrap();
+    for _ in 0..2 {
+        let reservation = db
+            .reserve_code_attempt(code.id, &[CodePurpose::Login], None, at(3601), 10, &limit)
+            .unwrap();
+        assert!(matches!(reservation, Reservation::Reserved(_)));
+    }
+
+    // A consumed code clears the count: three more failures fit again.
+    let effect = CodeEffect::VerifySession {
+        session: session.id,
+        expires_at: at(100_000),
+        registration: false,
+    };
+    assert!(db.consume_code(code.id, at(3602), &effect).unwrap());
+    let session = pending_session(r.user.id, at(3603));
+    let code = new_code(r.user.id, CodePurpose::Login, session.id.0, at(3603));
+    db.start_session(&session, &code, &mail).unwrap();
+    for _ in 0..3 {
+        let reservation = db
+            .reserve_code_attempt(code.id, &[CodePurpose::Login], None, at(3604), 10, &limit)
+            .unwrap();
+        assert!(matches!(reservation, Reservation::Reserved(_)));
+    }
+}
+
+fn account_limit_is_atomic_under_concurrency(db: &Database) {
+    let r = register(db, "alice", "alice@example.com", at(0));
+    let limit = AccountLimit {
+        max_failures: 7,
+        window: Duration::hours(1),
+    };
+    let threads = 40;
+    let barrier = Arc::new(Barrier::new(threads));
+    let reserved: usize = thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                let limit = &limit;
+                let code = r.code.id;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let reservation = db
+                        .reserve_code_attempt(
+                            code,
+                            &[CodePurpose::Registration],
+                            None,
+                            at(1),
+                            1000,
+                            limit,
+                        )
+                        .expect("reserve succeeds or is refused");
+                    usize::from(matches!(reservation, Reservation::Reserved(_)))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(reserved, 7);
+}
+
+fn rate_counter_limits_count_and_gap(db: &Database) {
+    let rule = RateRule {
+        max: 3,
+        window: Duration::minutes(15),
+        min_gap: Duration::seconds(60),
+    };
+    let key = "code:alice@example.com";
+    assert_eq!(db.hit(key, at(0), &rule).unwrap(), RateDecision::Allowed);
+    assert_eq!(
+        db.hit(key, at(10), &rule).unwrap(),
+        RateDecision::Limited {
+            retry_after: Duration::seconds(50)
+        }
+    );
+    assert_eq!(db.hit(key, at(60), &rule).unwrap(), RateDecision::Allowed);
+    assert_eq!(db.hit(key, at(120), &rule).unwrap(), RateDecision::Allowed);
+    assert_eq!(
+        db.hit(key, at(180), &rule).unwrap(),
+        RateDecision::Limited {
+            retry_after: Duration::seconds(900 - 180)
+        }
+    );
+    // Other keys count apart.
+    assert_eq!(db.hit("code:bob@example.com", at(180), &rule).unwrap(), RateDecision::Allowed);
+    // A new window starts fresh.
+    assert_eq!(db.hit(key, at(900), &rule).unwrap(), RateDecision::Allowed);
+
+    assert_eq!(db.purge_rate_counters(at(900)).unwrap(), 1);
+    assert_eq!(db.purge_rate_counters(at(900)).unwrap(), 0);
+}
+
+fn rate_counter_is_atomic_under_concurrency(db: &Database) {
+    let rule = RateRule {
+        max: 9,
+        window: Duration::minutes(15),
+        min_gap: Duration::ZERO,
+    };
+    let threads = 40;
+    let barrier = Arc::new(Barrier::new(threads));
+    let allowed: usize = thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                let rule = &rule;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let decision = db.hit("client:login:203.0.113.7", at(5), rule).unwrap();
+                    usize::from(decision == RateDecision::Allowed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(allowed, 9);
 }

@@ -17,7 +17,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub mail: MailSettings,
     pub auth: AuthSettings,
+    pub limits: LimitSettings,
     pub log: LogSettings,
+    pub gateway: GatewaySettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -85,6 +87,48 @@ pub struct AuthSettings {
     pub default_groups: Vec<String>,
     /// Seconds an account whose registration was never verified is kept.
     pub unverified_account_ttl: i64,
+}
+
+/// Abuse limits. Counts live in the database, so they hold across replicas.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LimitSettings {
+    /// Wrong codes per account per window before all its codes are refused
+    /// (at most 100).
+    pub account_failures: u32,
+    /// Seconds in the wrong-code window of an account.
+    pub account_failure_window: i64,
+    /// Codes mailed to one address per window.
+    pub codes_per_address: u32,
+    /// Seconds in the per-address window.
+    pub codes_per_address_window: i64,
+    /// Least seconds between two codes to one address.
+    pub codes_per_address_gap: i64,
+    /// Logins started from one client address per window.
+    pub logins_per_client: u32,
+    pub logins_per_client_window: i64,
+    /// Registrations from one client address per window.
+    pub registrations_per_client: u32,
+    pub registrations_per_client_window: i64,
+    /// Emails added from one client address per window.
+    pub emails_per_client: u32,
+    pub emails_per_client_window: i64,
+    /// Code verifications from one client address per window.
+    pub verifications_per_client: u32,
+    pub verifications_per_client_window: i64,
+}
+
+/// The route table of the gateway decision endpoint, `/authorize`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GatewaySettings {
+    /// What happens to a request that no route entry matches.
+    pub unmatched: twauth_domain::gateway::Unmatched,
+    /// Route entries, tried in order; the first match wins.
+    pub routes: Vec<twauth_domain::gateway::RouteSpec>,
+    /// A TOML file of `[[routes]]` entries, used in place of `routes`.
+    pub routes_file: Option<std::path::PathBuf>,
+    /// The path Envoy's `path_prefix` sends checks to; the rest of the path
+    /// is the original request's.
+    pub path_prefix: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -168,6 +212,47 @@ mod tests {
             settings.mail.transport,
             twauth_mail::TransportSettings::Smtp(_)
         ));
+    }
+
+    #[test]
+    fn gateway_routes_parse_from_a_file_layer() {
+        let dir = tempfile_dir("gateway");
+        let path = dir.join("gateway.toml");
+        std::fs::write(
+            &path,
+            "[gateway]\nunmatched = \"allow_authenticated\"\n\
+             [[gateway.routes]]\nmethod = \"GET\"\npath = \"/health\"\npublic = true\n\
+             [[gateway.routes]]\npath = \"/admin/**\"\nroles = [\"admin\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(
+            settings.gateway.unmatched,
+            twauth_domain::gateway::Unmatched::AllowAuthenticated
+        );
+        assert_eq!(settings.gateway.routes.len(), 2);
+        assert_eq!(settings.gateway.routes[1].method, "*");
+        assert_eq!(settings.gateway.routes[1].roles, vec!["admin"]);
+        assert!(settings.gateway.routes[1].enabled);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn gateway_defaults_deny_unmatched() {
+        let settings = Settings::load(None).unwrap();
+        assert_eq!(
+            settings.gateway.unmatched,
+            twauth_domain::gateway::Unmatched::Deny
+        );
+        assert!(settings.gateway.routes.is_empty());
+        assert!(settings.gateway.routes_file.is_none());
+        assert_eq!(settings.gateway.path_prefix, "/api/auth/v2/authorize");
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("twauth-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::sync::{Notify, watch};
 use twauth_api::{ApiSettings, ApiState};
 use twauth_domain::delivery::DeliveryPolicy;
 use twauth_domain::memory::{SystemClock, SystemRandom};
-use twauth_domain::ports::{Clock, MailTransport};
+use twauth_domain::ports::{AccountLimit, Clock, MailTransport, RateRule};
 use twauth_domain::{Auth, Policy};
 use twauth_persistence::{Backend, Database, PoolSettings};
 
@@ -36,7 +36,13 @@ pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
 /// Builds the domain policy from the `[auth]` settings.
 pub fn policy(settings: &Settings) -> anyhow::Result<Policy> {
     let auth = &settings.auth;
+    let limits = &settings.limits;
     let seconds = time::Duration::seconds;
+    let per_client = |max, window| RateRule {
+        max,
+        window: seconds(window),
+        min_gap: time::Duration::ZERO,
+    };
     let policy = Policy {
         code_lifetime: seconds(auth.code_lifetime),
         code_max_attempts: auth.code_max_attempts,
@@ -49,6 +55,25 @@ pub fn policy(settings: &Settings) -> anyhow::Result<Policy> {
         default_roles: auth.default_roles.clone(),
         default_groups: auth.default_groups.clone(),
         unverified_account_ttl: seconds(auth.unverified_account_ttl),
+        account_failures: AccountLimit {
+            max_failures: limits.account_failures,
+            window: seconds(limits.account_failure_window),
+        },
+        codes_per_address: RateRule {
+            max: limits.codes_per_address,
+            window: seconds(limits.codes_per_address_window),
+            min_gap: seconds(limits.codes_per_address_gap),
+        },
+        logins_per_client: per_client(limits.logins_per_client, limits.logins_per_client_window),
+        registrations_per_client: per_client(
+            limits.registrations_per_client,
+            limits.registrations_per_client_window,
+        ),
+        emails_per_client: per_client(limits.emails_per_client, limits.emails_per_client_window),
+        verifications_per_client: per_client(
+            limits.verifications_per_client,
+            limits.verifications_per_client_window,
+        ),
         ..Policy::default()
     };
     policy.validate()?;
@@ -71,10 +96,12 @@ fn api_settings(settings: &Settings) -> anyhow::Result<ApiSettings> {
 }
 
 /// Runs `twauth serve`: until SIGINT or SIGTERM, then drains and exits.
-pub fn serve(settings: Settings) -> anyhow::Result<()> {
+/// `config_file` is read again when SIGHUP reloads the gateway routes.
+pub fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let started = Instant::now();
     let policy = policy(&settings)?;
     let api = api_settings(&settings)?;
+    let gateway = crate::gateway::build(&settings.gateway)?;
 
     let database = connect(&settings)?;
     let migrate_on_start = settings
@@ -114,6 +141,13 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
+        let hangups = crate::gateway::hangup_signal()?;
+        tokio::spawn(crate::gateway::reload_on_hangup(
+            hangups,
+            gateway.clone(),
+            config_file,
+        ));
+
         let wake = Arc::new(Notify::new());
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(crate::worker::run_delivery(
@@ -126,7 +160,9 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
             stop_rx,
         ));
 
-        let state = ApiState::new(auth, api).with_mail_hook(move || wake.notify_one());
+        let state = ApiState::new(auth, api)
+            .with_mail_hook(move || wake.notify_one())
+            .with_gateway(gateway);
         let mut server =
             HttpServer::new(move || App::new().configure(twauth_api::configure(state.clone())))
                 .shutdown_timeout(settings.server.shutdown_timeout)
