@@ -55,13 +55,17 @@ async fn start(
 
 async fn verify(
     state: web::Data<ApiState>,
+    Client(client): Client,
     body: web::Json<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code_id = CodeId(parse_uuid(&body.verification_code_id, Field::VerificationCodeId)?);
+    let code_id = CodeId(parse_uuid(
+        &body.verification_code_id,
+        Field::VerificationCodeId,
+    )?);
     let code = body.code.parse()?;
 
     let auth = state.auth.clone();
-    blocking(move || auth.verify_session(code_id, &code)).await?;
+    blocking(move || auth.verify_session(code_id, &code, &client)).await?;
 
     Ok(HttpResponse::Accepted().json(ACKNOWLEDGED))
 }
