@@ -15,9 +15,9 @@ use crate::model::{
     NewUser, ReservedCode, Session, SessionId, SessionWithUser, User, UserId,
 };
 use crate::ports::{
-    AccountLimit, RateDecision, RateLimitStore, RateRule, Reservation, decide_hit,
-    Clock, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RandomSource,
-    SessionStore, Store, StoreError, StoreResult, Taken, UserStore,
+    AccountLimit, Clock, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore,
+    RandomSource, RateDecision, RateLimitStore, RateRule, Reservation, SessionStore, Store,
+    StoreError, StoreResult, Taken, UserStore, decide_hit,
 };
 use crate::secret::TokenDigest;
 use crate::values::EmailAddress;

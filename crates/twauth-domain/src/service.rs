@@ -88,7 +88,12 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<IssuedSession, AuthError> {
         let now = self.clock.now();
-        self.limit_client("register", client, &self.policy.registrations_per_client, now)?;
+        self.limit_client(
+            "register",
+            client,
+            &self.policy.registrations_per_client,
+            now,
+        )?;
         self.limit_address(&address, now)?;
         let user = NewUser {
             id: UserId(self.random.uuid()),
@@ -483,7 +488,9 @@ impl Auth {
         .max()
         .unwrap_or_default();
         self.store.purge_rate_counters(now - longest)?;
-        Ok(self.store.purge_unverified_users(now - self.policy.unverified_account_ttl)?)
+        Ok(self
+            .store
+            .purge_unverified_users(now - self.policy.unverified_account_ttl)?)
     }
 
     fn new_session(
@@ -622,7 +629,11 @@ impl Auth {
         }
     }
 
-    fn limit_verifications(&self, client: &ClientInfo, now: OffsetDateTime) -> Result<(), AuthError> {
+    fn limit_verifications(
+        &self,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
         self.limit_client("verify", client, &self.policy.verifications_per_client, now)
     }
 
