@@ -2,6 +2,7 @@
 //! ports, and serves the Auth API v2 or runs migrations.
 
 mod config;
+mod gateway;
 mod serve;
 mod worker;
 
@@ -51,6 +52,6 @@ fn main() -> anyhow::Result<()> {
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => serve::migrate(&settings),
-        Command::Serve => serve::serve(settings),
+        Command::Serve => serve::serve(settings, cli.config),
     }
 }
