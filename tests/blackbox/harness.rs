@@ -198,6 +198,11 @@ impl TestApp {
             .request(method, format!("{}{BASE}{path}", self.base_url))
     }
 
+    /// The server's process id, for sending it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn raw(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.base_url))

@@ -7,5 +7,6 @@
 #[allow(dead_code)]
 mod harness;
 
+mod gateway;
 mod login;
 mod register;
