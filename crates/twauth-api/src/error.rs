@@ -42,10 +42,15 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error response; the same message and id are in the
+/// `x-error` and `x-error-id` headers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// A message naming what failed and on which field or value.
     error: &'a str,
+    /// A fresh ID for this occurrence, also in the server's log line about it.
     #[serde(rename = "errorID")]
+    #[schema(format = Uuid)]
     error_id: String,
 }
 
@@ -54,7 +59,13 @@ struct ErrorBody<'a> {
 pub fn sanitize_message(message: &str) -> String {
     let mut out: String = message
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(MAX_MESSAGE_CHARS)
         .collect();
     if message.chars().count() > MAX_MESSAGE_CHARS {
@@ -150,8 +161,20 @@ mod tests {
     async fn error_response_carries_headers_and_body() {
         let response = ApiError::BadRequest("invalid email".to_owned()).error_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        let message = response.headers().get("x-error").unwrap().to_str().unwrap().to_owned();
-        let id = response.headers().get("x-error-id").unwrap().to_str().unwrap().to_owned();
+        let message = response
+            .headers()
+            .get("x-error")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let id = response
+            .headers()
+            .get("x-error-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(message, "invalid email");
         assert!(Uuid::parse_str(&id).is_ok());
 

@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, web};
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 

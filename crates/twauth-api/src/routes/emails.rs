@@ -6,22 +6,42 @@ use twauth_domain::model::{CodeId, EmailId};
 use twauth_domain::values::EmailAddress;
 
 use crate::dto::{
-    ACKNOWLEDGED, AddEmailRequest, EmailCreated, EmailItem, EmailList, PreferEmailRequest,
-    VerifyRequest,
+    ACKNOWLEDGED, Acknowledged, AddEmailRequest, EmailCreated, EmailItem, EmailList,
+    PreferEmailRequest, VerifyRequest,
 };
 use crate::error::ApiError;
 use crate::extract::{Client, SessionCaller, blocking, parse_uuid};
-use crate::routes::resource;
+use crate::routes::{Endpoint, Verb};
 use crate::state::ApiState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/email").route(web::post().to(add)))
-        .service(resource("/email/verification").route(web::put().to(verify)))
-        .service(resource("/email/preferred").route(web::put().to(prefer)))
-        .service(resource("/emails").route(web::get().to(list)))
-        .service(resource("/email/{id}").route(web::delete().to(delete)));
-}
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::new(Verb::Post, "/email", |route| route.to(add)),
+    Endpoint::new(Verb::Put, "/email/verification", |route| route.to(verify)),
+    Endpoint::new(Verb::Put, "/email/preferred", |route| route.to(prefer)),
+    Endpoint::new(Verb::Get, "/emails", |route| route.to(list)),
+    Endpoint::new(Verb::Delete, "/email/{id}", |route| route.to(delete)),
+];
 
+/// Adds an email address
+///
+/// Creates an unverified email on the caller's account and mails a code to
+/// the new address.
+#[utoipa::path(
+    post,
+    path = "/email",
+    context_path = crate::BASE_PATH,
+    tag = "emails",
+    operation_id = "add_email",
+    request_body = AddEmailRequest,
+    responses(
+        (status = 202, description = "The email was added, unverified", body = EmailCreated),
+        (status = 400, description = "The address is missing or invalid"),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+        (status = 409, description = "The address is already on an account"),
+        (status = 429, description = "Too many codes were requested"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn add(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -40,13 +60,32 @@ async fn add(
     }))
 }
 
+/// Verifies an email address
+#[utoipa::path(
+    put,
+    path = "/email/verification",
+    context_path = crate::BASE_PATH,
+    tag = "emails",
+    operation_id = "verify_email",
+    request_body = VerifyRequest,
+    responses(
+        (status = 202, description = "The email is verified", body = Acknowledged),
+        (status = 400, description = "The code is not 6 digits, or `verificationCodeID` is not a UUID"),
+        (status = 401, description = "The bearer token is not valid, or the code is wrong, expired, used, dead or another user's"),
+        (status = 429, description = "Too many wrong codes for this account or client address"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn verify(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
     Client(client): Client,
     body: web::Json<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code_id = CodeId(parse_uuid(&body.verification_code_id, Field::VerificationCodeId)?);
+    let code_id = CodeId(parse_uuid(
+        &body.verification_code_id,
+        Field::VerificationCodeId,
+    )?);
     let code = body.code.parse()?;
 
     let auth = state.auth.clone();
@@ -56,6 +95,19 @@ async fn verify(
     Ok(HttpResponse::Accepted().json(ACKNOWLEDGED))
 }
 
+/// Lists the caller's email addresses
+#[utoipa::path(
+    get,
+    path = "/emails",
+    context_path = crate::BASE_PATH,
+    tag = "emails",
+    operation_id = "list_emails",
+    responses(
+        (status = 200, description = "The caller's emails", body = EmailList),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -75,6 +127,25 @@ async fn list(
     Ok(HttpResponse::Ok().json(EmailList { emails }))
 }
 
+/// Makes an email address the preferred one
+///
+/// Codes for key pairs, and notices, go to the preferred address.
+#[utoipa::path(
+    put,
+    path = "/email/preferred",
+    context_path = crate::BASE_PATH,
+    tag = "emails",
+    operation_id = "prefer_email",
+    request_body = PreferEmailRequest,
+    responses(
+        (status = 202, description = "The email is now the preferred one", body = Acknowledged),
+        (status = 400, description = "`emailID` is missing or not a UUID"),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+        (status = 404, description = "The caller has no email with this ID"),
+        (status = 409, description = "The email is not verified"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn prefer(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -90,6 +161,25 @@ async fn prefer(
     Ok(HttpResponse::Accepted().json(ACKNOWLEDGED))
 }
 
+/// Deletes an email address
+///
+/// The preferred email cannot be deleted; prefer another one first.
+#[utoipa::path(
+    delete,
+    path = "/email/{id}",
+    context_path = crate::BASE_PATH,
+    tag = "emails",
+    operation_id = "delete_email",
+    params(("id" = Uuid, Path, description = "The email's ID")),
+    responses(
+        (status = 200, description = "The email was deleted", body = Acknowledged),
+        (status = 400, description = "The ID is not a UUID"),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+        (status = 404, description = "The caller has no email with this ID"),
+        (status = 409, description = "The email is the preferred one"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn delete(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,

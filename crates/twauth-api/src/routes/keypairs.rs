@@ -6,25 +6,40 @@ use twauth_domain::model::{CodeId, KeyPairId};
 use twauth_domain::values::KeyName;
 
 use crate::dto::{
-    ACKNOWLEDGED, CreateKeyPairRequest, KeyPairCheck, KeyPairCreated, KeyPairItem, KeyPairList,
-    VerifyRequest,
+    ACKNOWLEDGED, Acknowledged, CreateKeyPairRequest, KeyPairCheck, KeyPairCreated, KeyPairItem,
+    KeyPairList, VerifyRequest,
 };
 use crate::error::ApiError;
 use crate::extract::{Client, KeyPairCaller, SessionCaller, blocking, parse_uuid};
-use crate::routes::resource;
+use crate::routes::{Endpoint, Verb};
 use crate::state::ApiState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/keypair")
-            .route(web::post().to(create))
-            .route(web::get().to(check)),
-    )
-    .service(resource("/keypair/verification").route(web::put().to(verify)))
-    .service(resource("/keypairs").route(web::get().to(list)))
-    .service(resource("/keypair/{id}").route(web::delete().to(delete)));
-}
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::new(Verb::Post, "/keypair", |route| route.to(create)),
+    Endpoint::new(Verb::Get, "/keypair", |route| route.to(check)),
+    Endpoint::new(Verb::Put, "/keypair/verification", |route| route.to(verify)),
+    Endpoint::new(Verb::Get, "/keypairs", |route| route.to(list)),
+    Endpoint::new(Verb::Delete, "/keypair/{id}", |route| route.to(delete)),
+];
 
+/// Creates a key pair
+///
+/// Mails a code to the preferred email. The secret is in this response only.
+#[utoipa::path(
+    post,
+    path = "/keypair",
+    context_path = crate::BASE_PATH,
+    tag = "keypairs",
+    operation_id = "create_key_pair",
+    request_body = CreateKeyPairRequest,
+    responses(
+        (status = 202, description = "The key pair was created, unverified", body = KeyPairCreated),
+        (status = 400, description = "`name` or `days` is missing or invalid"),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+        (status = 429, description = "Too many codes were requested"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -50,12 +65,31 @@ async fn create(
     }))
 }
 
+/// Verifies a key pair
+#[utoipa::path(
+    put,
+    path = "/keypair/verification",
+    context_path = crate::BASE_PATH,
+    tag = "keypairs",
+    operation_id = "verify_key_pair",
+    request_body = VerifyRequest,
+    responses(
+        (status = 202, description = "The key pair is verified", body = Acknowledged),
+        (status = 400, description = "The code is not 6 digits, or `verificationCodeID` is not a UUID"),
+        (status = 401, description = "The bearer token is not valid, or the code is wrong, expired, used, dead or another user's"),
+        (status = 429, description = "Too many wrong codes for this account or client address"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn verify(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
     body: web::Json<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code_id = CodeId(parse_uuid(&body.verification_code_id, Field::VerificationCodeId)?);
+    let code_id = CodeId(parse_uuid(
+        &body.verification_code_id,
+        Field::VerificationCodeId,
+    )?);
     let code = body.code.parse()?;
 
     let auth = state.auth.clone();
@@ -64,6 +98,22 @@ async fn verify(
     Ok(HttpResponse::Accepted().json(ACKNOWLEDGED))
 }
 
+/// Checks a key pair
+///
+/// Returns the key pair and its owner, for a gateway deciding whether a
+/// request may pass.
+#[utoipa::path(
+    get,
+    path = "/keypair",
+    context_path = crate::BASE_PATH,
+    tag = "keypairs",
+    operation_id = "check_key_pair",
+    responses(
+        (status = 200, description = "The key pair is verified and valid", body = KeyPairCheck),
+        (status = 401, description = "A header is missing, the secret is wrong, or the key is unknown, expired, deleted or unverified"),
+    ),
+    security(("apiKey" = [], "apiSecret" = [])),
+)]
 async fn check(KeyPairCaller(caller): KeyPairCaller) -> HttpResponse {
     let key = caller.key_pair;
     let user = caller.user;
@@ -81,6 +131,19 @@ async fn check(KeyPairCaller(caller): KeyPairCaller) -> HttpResponse {
     })
 }
 
+/// Lists the caller's key pairs
+#[utoipa::path(
+    get,
+    path = "/keypairs",
+    context_path = crate::BASE_PATH,
+    tag = "keypairs",
+    operation_id = "list_key_pairs",
+    responses(
+        (status = 200, description = "The caller's key pairs, without secrets", body = KeyPairList),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -101,6 +164,22 @@ async fn list(
     Ok(HttpResponse::Ok().json(KeyPairList { keys }))
 }
 
+/// Deletes a key pair
+#[utoipa::path(
+    delete,
+    path = "/keypair/{id}",
+    context_path = crate::BASE_PATH,
+    tag = "keypairs",
+    operation_id = "delete_key_pair",
+    params(("id" = Uuid, Path, description = "The key pair's ID")),
+    responses(
+        (status = 200, description = "The key pair was deleted", body = Acknowledged),
+        (status = 400, description = "The ID is not a UUID"),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+        (status = 404, description = "The caller has no key pair with this ID"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn delete(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,

@@ -7,25 +7,22 @@ use twauth_domain::service::IssuedSession;
 use twauth_domain::values::EmailAddress;
 
 use crate::dto::{
-    ACKNOWLEDGED, LoginRequest, SessionCheck, SessionCreated, SessionExtended, SessionItem,
-    SessionList, VerifyRequest,
+    ACKNOWLEDGED, Acknowledged, LoginRequest, SessionCheck, SessionCreated, SessionExtended,
+    SessionItem, SessionList, VerifyRequest,
 };
 use crate::error::ApiError;
 use crate::extract::{Client, SessionCaller, blocking, parse_uuid};
-use crate::routes::resource;
+use crate::routes::{Endpoint, Verb};
 use crate::state::ApiState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/session")
-            .route(web::post().to(start))
-            .route(web::get().to(check)),
-    )
-    .service(resource("/session/verification").route(web::put().to(verify)))
-    .service(resource("/session/extend").route(web::put().to(extend)))
-    .service(resource("/sessions").route(web::get().to(list)))
-    .service(resource("/session/{id}").route(web::delete().to(close)));
-}
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::new(Verb::Post, "/session", |route| route.to(start)),
+    Endpoint::new(Verb::Get, "/session", |route| route.to(check)),
+    Endpoint::new(Verb::Put, "/session/verification", |route| route.to(verify)),
+    Endpoint::new(Verb::Put, "/session/extend", |route| route.to(extend)),
+    Endpoint::new(Verb::Get, "/sessions", |route| route.to(list)),
+    Endpoint::new(Verb::Delete, "/session/{id}", |route| route.to(close)),
+];
 
 /// The 202 body shared by login and registration.
 pub(crate) fn session_created(issued: IssuedSession) -> HttpResponse {
@@ -39,6 +36,24 @@ pub(crate) fn session_created(issued: IssuedSession) -> HttpResponse {
     })
 }
 
+/// Logs in
+///
+/// Starts an unverified session for the account that owns the address and
+/// mails a code to that address. An address that belongs to no account gets
+/// the same status and body shape, and no mail.
+#[utoipa::path(
+    post,
+    path = "/session",
+    context_path = crate::BASE_PATH,
+    tag = "sessions",
+    operation_id = "start_session",
+    request_body = LoginRequest,
+    responses(
+        (status = 202, description = "An unverified session was started", body = SessionCreated),
+        (status = 400, description = "The email is missing or invalid"),
+        (status = 429, description = "Too many codes were requested"),
+    ),
+)]
 async fn start(
     state: web::Data<ApiState>,
     Client(client): Client,
@@ -53,6 +68,23 @@ async fn start(
     Ok(session_created(issued))
 }
 
+/// Verifies a session
+///
+/// Activates the session that the code was mailed for.
+#[utoipa::path(
+    put,
+    path = "/session/verification",
+    context_path = crate::BASE_PATH,
+    tag = "sessions",
+    operation_id = "verify_session",
+    request_body = VerifyRequest,
+    responses(
+        (status = 202, description = "The session is verified", body = Acknowledged),
+        (status = 400, description = "The code is not 6 digits, or `verificationCodeID` is not a UUID"),
+        (status = 401, description = "The code is wrong, expired, used or dead, or the code ID is unknown"),
+        (status = 429, description = "Too many wrong codes for this account or client address"),
+    ),
+)]
 async fn verify(
     state: web::Data<ApiState>,
     Client(client): Client,
@@ -70,6 +102,22 @@ async fn verify(
     Ok(HttpResponse::Accepted().json(ACKNOWLEDGED))
 }
 
+/// Checks a bearer token
+///
+/// Returns the session and its user, for a gateway deciding whether a
+/// request may pass.
+#[utoipa::path(
+    get,
+    path = "/session",
+    context_path = crate::BASE_PATH,
+    tag = "sessions",
+    operation_id = "check_session",
+    responses(
+        (status = 200, description = "The bearer token belongs to a verified session", body = SessionCheck),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn check(SessionCaller(caller): SessionCaller) -> HttpResponse {
     let session = caller.session;
     let user = caller.user;
@@ -87,6 +135,21 @@ async fn check(SessionCaller(caller): SessionCaller) -> HttpResponse {
     })
 }
 
+/// Extends the current session
+///
+/// Moves `expireAt` to now plus the session lifetime.
+#[utoipa::path(
+    put,
+    path = "/session/extend",
+    context_path = crate::BASE_PATH,
+    tag = "sessions",
+    operation_id = "extend_session",
+    responses(
+        (status = 202, description = "The session was extended", body = SessionExtended),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn extend(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -100,6 +163,21 @@ async fn extend(
     }))
 }
 
+/// Lists the caller's sessions
+///
+/// Lists the verified sessions that have not expired or been closed.
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    context_path = crate::BASE_PATH,
+    tag = "sessions",
+    operation_id = "list_sessions",
+    responses(
+        (status = 200, description = "The caller's open sessions", body = SessionList),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
@@ -121,6 +199,24 @@ async fn list(
     Ok(HttpResponse::Ok().json(SessionList { sessions }))
 }
 
+/// Closes a session
+///
+/// Closes one of the caller's own sessions, the current one included.
+#[utoipa::path(
+    delete,
+    path = "/session/{id}",
+    context_path = crate::BASE_PATH,
+    tag = "sessions",
+    operation_id = "close_session",
+    params(("id" = Uuid, Path, description = "The session's ID")),
+    responses(
+        (status = 200, description = "The session is closed", body = Acknowledged),
+        (status = 400, description = "The ID is not a UUID"),
+        (status = 401, description = "The bearer token is missing, malformed, wrong, expired, closed or unverified"),
+        (status = 404, description = "The caller has no session with this ID"),
+    ),
+    security(("bearer" = [])),
+)]
 async fn close(
     state: web::Data<ApiState>,
     SessionCaller(caller): SessionCaller,
