@@ -7,6 +7,10 @@
 #[allow(dead_code)]
 mod harness;
 
+mod emails;
 mod gateway;
+mod keypairs;
 mod login;
 mod register;
+mod sessions;
+mod support;
