@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 mod harness;
 
+mod clock;
 mod emails;
 mod gateway;
 mod keypairs;
