@@ -37,6 +37,13 @@ pub enum ApiError {
     #[error("method not allowed on this route")]
     MethodNotAllowed,
 
+    /// A readiness check failed (503). `cause` goes to the log only.
+    #[error("not ready: {reason}")]
+    NotReady {
+        reason: &'static str,
+        cause: String,
+    },
+
     /// A blocking task failed or was cancelled (500).
     #[error("internal error")]
     Internal(String),
@@ -103,6 +110,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,7 +126,7 @@ impl ResponseError for ApiError {
                 ApiError::Auth(AuthError::Internal(source) | AuthError::Unavailable(source)) => {
                     source.to_string()
                 }
-                ApiError::Internal(cause) => cause.clone(),
+                ApiError::Internal(cause) | ApiError::NotReady { cause, .. } => cause.clone(),
                 _ => String::new(),
             };
             tracing::error!(error.id = %id, http.status = status.as_u16(), error.cause = %cause, "{message}");

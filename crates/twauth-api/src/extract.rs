@@ -18,6 +18,7 @@ use twauth_domain::{AuthError, Field};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::metrics::CredentialKind;
 use crate::state::ApiState;
 
 /// Longest accepted credential header value, in bytes. Real tokens are 64.
@@ -90,9 +91,13 @@ impl FromRequest for SessionCaller {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state?;
-            let token = token.ok_or(ApiError::Auth(AuthError::Unauthorized(BAD_CREDENTIAL)))?;
-            let found = blocking(move || state.auth.check_session(&token)).await?;
-            Ok(SessionCaller(found))
+            let metrics = state.metrics.clone();
+            let found = match token {
+                Some(token) => blocking(move || state.auth.check_session(&token)).await,
+                None => Err(ApiError::Auth(AuthError::Unauthorized(BAD_CREDENTIAL))),
+            };
+            metrics.credential_checked(CredentialKind::Session, &found);
+            Ok(SessionCaller(found?))
         })
     }
 }
@@ -109,10 +114,15 @@ impl FromRequest for KeyPairCaller {
         let headers = key_pair_headers(req);
         Box::pin(async move {
             let state = state?;
-            let (key, secret) =
-                headers.ok_or(ApiError::Auth(AuthError::Unauthorized(BAD_CREDENTIAL)))?;
-            let found = blocking(move || state.auth.check_key_pair(&key, &secret)).await?;
-            Ok(KeyPairCaller(found))
+            let metrics = state.metrics.clone();
+            let found = match headers {
+                Some((key, secret)) => {
+                    blocking(move || state.auth.check_key_pair(&key, &secret)).await
+                }
+                None => Err(ApiError::Auth(AuthError::Unauthorized(BAD_CREDENTIAL))),
+            };
+            metrics.credential_checked(CredentialKind::KeyPair, &found);
+            Ok(KeyPairCaller(found?))
         })
     }
 }

@@ -12,6 +12,9 @@ use actix_web::{HttpResponse, web};
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -49,7 +52,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .configure(routes::configure)
                     .default_service(web::to(route_not_found)),
             )
-            .service(web::resource("/health/alive").to(|| async { HttpResponse::Ok().body("ok") }))
+            .configure(health::configure)
             .default_service(web::to(route_not_found));
     }
 }

@@ -7,6 +7,9 @@ use ipnet::IpNet;
 use twauth_domain::Auth;
 use twauth_domain::gateway::{RouteTable, Unmatched};
 
+use crate::health::Readiness;
+use crate::metrics::Metrics;
+
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
@@ -41,6 +44,10 @@ pub struct ApiState {
     pub mail_queued: Arc<dyn Fn() + Send + Sync>,
     /// The route table behind `/authorize`, replaced on reload.
     pub gateway: Arc<Gateway>,
+    /// The series served at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// What `/health/ready` checks besides the store.
+    pub readiness: Arc<Readiness>,
 }
 
 impl ApiState {
@@ -53,7 +60,19 @@ impl ApiState {
                 RouteTable::empty(Unmatched::Deny),
                 DEFAULT_AUTHORIZE_PREFIX.to_owned(),
             )),
+            metrics: Arc::new(Metrics::new()),
+            readiness: Arc::new(Readiness::default()),
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn with_readiness(mut self, readiness: Arc<Readiness>) -> Self {
+        self.readiness = readiness;
+        self
     }
 
     pub fn with_gateway(mut self, gateway: Arc<Gateway>) -> Self {

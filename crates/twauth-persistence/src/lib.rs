@@ -186,6 +186,15 @@ impl Database {
         }
     }
 
+    /// Returns the pool's open connections and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = match &self.pools {
+            Pools::Postgres(pool) => pool.state(),
+            Pools::Sqlite(pool) => pool.state(),
+        };
+        (state.connections, state.idle_connections)
+    }
+
     /// Applies the migrations not yet applied. On PostgreSQL an advisory
     /// lock makes processes that migrate at the same time wait for each
     /// other.

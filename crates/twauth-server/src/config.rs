@@ -20,6 +20,22 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub log: LogSettings,
     pub gateway: GatewaySettings,
+    pub metrics: MetricsSettings,
+    pub health: HealthSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MetricsSettings {
+    /// Empty to serve `/metrics` on `server.listen`, or an address:port for
+    /// a separate listener that serves only `/metrics`.
+    pub listen: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct HealthSettings {
+    /// Seconds since the mail worker last finished a loop after which
+    /// `/health/ready` fails.
+    pub worker_stale_after: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -4,9 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpServer};
+use std::net::SocketAddr;
+
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::{Notify, watch};
+use twauth_api::health::Readiness;
+use twauth_api::metrics::Metrics;
 use twauth_api::{ApiSettings, ApiState};
 use twauth_domain::delivery::DeliveryPolicy;
 use twauth_domain::memory::{SystemClock, SystemRandom};
@@ -123,6 +129,18 @@ pub fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> any
         .context("failed to set up the mail transport")?,
     );
 
+    let metrics_listen = metrics_listen(&settings)?;
+    let metrics = Arc::new(Metrics::new());
+    let sampled = database.clone();
+    metrics.set_pool_sampler(settings.database.max_connections, move || {
+        sampled.pool_state()
+    });
+    let checked = database.clone();
+    let readiness = Arc::new(Readiness::new(
+        Duration::from_secs(settings.health.worker_stale_after),
+        move || checked.pending_migrations().map_err(|err| err.to_string()),
+    ));
+
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let auth = Arc::new(Auth::new(
         Arc::new(database),
@@ -150,22 +168,43 @@ pub fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> any
 
         let wake = Arc::new(Notify::new());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(crate::worker::run_delivery(
-            auth.clone(),
+        let worker = crate::worker::DeliveryWorker {
+            auth: auth.clone(),
             transport,
             clock,
-            delivery,
-            Duration::from_millis(settings.mail.poll_interval_ms),
-            wake.clone(),
-            stop_rx,
-        ));
+            policy: delivery,
+            poll: Duration::from_millis(settings.mail.poll_interval_ms),
+            metrics: metrics.clone(),
+            heartbeat: readiness.worker.clone(),
+        };
+        let worker = tokio::spawn(crate::worker::run_delivery(worker, wake.clone(), stop_rx));
+
+        let admin = match metrics_listen {
+            Some(addr) => Some(serve_metrics_apart(addr, metrics.clone())?),
+            None => None,
+        };
+        let metrics_on_main = admin.is_none();
 
         let state = ApiState::new(auth, api)
             .with_mail_hook(move || wake.notify_one())
-            .with_gateway(gateway);
-        let mut server =
-            HttpServer::new(move || App::new().configure(twauth_api::configure(state.clone())))
-                .shutdown_timeout(settings.server.shutdown_timeout)
+            .with_gateway(gateway)
+            .with_metrics(metrics.clone())
+            .with_readiness(readiness);
+        let mut server = HttpServer::new(move || {
+            let observed = metrics.clone();
+            let exposed = metrics.clone();
+            App::new()
+                .wrap(from_fn(move |req, next| {
+                    twauth_api::observe::observe_requests(observed.clone(), req, next)
+                }))
+                .configure(move |cfg| {
+                    if metrics_on_main {
+                        twauth_api::metrics::configure(exposed)(cfg);
+                    }
+                })
+                .configure(twauth_api::configure(state.clone()))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout)
                 .bind(settings.server.listen)
                 .with_context(|| format!("failed to listen on {}", settings.server.listen))?;
         if settings.server.workers > 0 {
@@ -186,6 +225,46 @@ pub fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> any
         tracing::info!("HTTP server stopped, stopping the mail worker");
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        if let Some(admin) = admin {
+            admin.stop(true).await;
+        }
+        tracing::info!("twauth stopped");
         Ok(())
     })
+}
+
+/// Reads `metrics.listen`: `None` when `/metrics` goes on the main listener.
+fn metrics_listen(settings: &Settings) -> anyhow::Result<Option<SocketAddr>> {
+    let listen = settings.metrics.listen.trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = listen.parse().with_context(|| {
+        format!("invalid metrics.listen {listen:?}: expected an address:port or \"\"")
+    })?;
+    Ok(Some(addr))
+}
+
+/// Starts a listener that serves only `/metrics`. It ignores signals and
+/// runs until the returned handle stops it, so scrapes keep working while
+/// the main server drains.
+fn serve_metrics_apart(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<ServerHandle> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(twauth_api::metrics::configure(metrics.clone()))
+            .default_service(web::to(twauth_api::route_not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)
+    .with_context(|| format!("failed to listen on {addr} for metrics"))?;
+    for addr in server.addrs() {
+        // Tests read the bound port from this line.
+        println!("twauth metrics on http://{addr}");
+        tracing::info!(address = %addr, "metrics listening");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(handle)
 }

@@ -7,23 +7,44 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use twauth_domain::Auth;
 use twauth_domain::delivery::{self, DeliveryPolicy, DeliveryResult};
+use twauth_api::health::Heartbeat;
+use twauth_api::metrics::Metrics;
 use twauth_domain::ports::{Clock, MailTransport};
 
 /// How often old messages and abandoned registrations are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// What the delivery loop works with.
+pub struct DeliveryWorker {
+    pub auth: Arc<Auth>,
+    pub transport: Arc<dyn MailTransport>,
+    pub clock: Arc<dyn Clock>,
+    pub policy: DeliveryPolicy,
+    /// Time between outbox polls when no request wakes the worker.
+    pub poll: Duration,
+    /// Receives send results and the outbox depth after each batch.
+    pub metrics: Arc<Metrics>,
+    /// Beaten after each loop; `/health/ready` reads it.
+    pub heartbeat: Arc<Heartbeat>,
+}
+
 /// Runs until `stop` turns true: delivers due mail whenever `wake` fires or
 /// `poll` passes, and purges once an hour. A batch in progress finishes
 /// before the loop exits.
 pub async fn run_delivery(
-    auth: Arc<Auth>,
-    transport: Arc<dyn MailTransport>,
-    clock: Arc<dyn Clock>,
-    policy: DeliveryPolicy,
-    poll: Duration,
+    worker: DeliveryWorker,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let DeliveryWorker {
+        auth,
+        transport,
+        clock,
+        policy,
+        poll,
+        metrics,
+        heartbeat,
+    } = worker;
     let mut last_purge = tokio::time::Instant::now() - PURGE_INTERVAL;
     tracing::info!(
         poll_ms = poll.as_millis() as u64,
@@ -41,16 +62,23 @@ pub async fn run_delivery(
             policy.clone(),
         );
         let batch = tokio::task::spawn_blocking(move || {
-            delivery::deliver_due(
+            let report = delivery::deliver_due(
                 auth2.store().as_ref(),
                 transport2.as_ref(),
                 clock2.as_ref(),
                 &policy2,
-            )
+            );
+            // Counted after the batch, so the gauge shows what is left.
+            let pending = report.is_ok().then(|| auth2.store().pending_count());
+            (report, pending)
         })
         .await;
         let more = match batch {
-            Ok(Ok(report)) => {
+            Ok((Ok(report), pending)) => {
+                metrics.mail_delivered(report.sent, report.retried, report.failed);
+                if let Some(Ok(pending)) = pending {
+                    metrics.set_outbox_pending(pending);
+                }
                 for outcome in &report.outcomes {
                     let to = outcome.to.masked();
                     match &outcome.result {
@@ -77,7 +105,8 @@ pub async fn run_delivery(
                 }
                 report.sent + report.retried + report.failed >= policy.batch_size
             }
-            Ok(Err(err)) => {
+            Ok((Err(err), _)) => {
+                metrics.mail_worker_failed();
                 tracing::warn!(error = %err, "mail delivery could not read the outbox");
                 false
             }
@@ -86,6 +115,9 @@ pub async fn run_delivery(
                 false
             }
         };
+
+        heartbeat.beat();
+        metrics.mail_worker_ran(clock.now().unix_timestamp());
 
         if last_purge.elapsed() >= PURGE_INTERVAL {
             last_purge = tokio::time::Instant::now();
