@@ -23,6 +23,11 @@ pub struct DeliveryPolicy {
     /// a batch that are still unsent when the lease runs out are left for a
     /// later call, so the lease bounds how long one call keeps sending.
     pub lease: Duration,
+    /// Time that must be left of the lease for another send to start. When
+    /// less is left, the rest of the batch is released. A send that takes
+    /// longer than this may end after the lease, when another worker may
+    /// already have claimed and sent the same message.
+    pub send_margin: Duration,
     /// Delay before the first retry after a transient failure. Each further
     /// retry waits twice as long as the one before.
     pub first_retry: Duration,
@@ -41,6 +46,7 @@ impl Default for DeliveryPolicy {
         DeliveryPolicy {
             batch_size: 32,
             lease: Duration::seconds(60),
+            send_margin: Duration::seconds(30),
             first_retry: Duration::seconds(5),
             max_retry: Duration::minutes(10),
             max_age: Duration::hours(24),
@@ -103,8 +109,9 @@ pub struct DeliveryReport {
     pub retried: u32,
     /// Messages marked failed for good.
     pub failed: u32,
-    /// Claimed messages left unsent because the lease ran out before their
-    /// turn. The store hands them out again once the lease has passed.
+    /// Claimed messages left unsent because too little of the lease was left
+    /// at their turn. The store hands them out again once the lease has
+    /// passed.
     pub released: u32,
     /// One entry for each sent, retried or failed message, in sending order.
     pub outcomes: Vec<DeliveryOutcome>,
@@ -125,6 +132,10 @@ impl DeliveryReport {
 /// queued at least `policy.max_age` ago, in which case it is marked failed,
 /// also without its code. A permanent failure marks it failed at once.
 ///
+/// A send starts only while at least `policy.send_margin` of the lease is
+/// left, so that a send that ends within the margin ends before another
+/// worker can claim the message.
+///
 /// # Errors
 /// Returns the first [`StoreError`] and stops the batch there. Messages of
 /// the batch not yet recorded, including one that was just sent, are claimed
@@ -136,12 +147,12 @@ pub fn deliver_due(
     policy: &DeliveryPolicy,
 ) -> Result<DeliveryReport, StoreError> {
     let claimed_at = clock.now();
-    let lease_ends_at = claimed_at + policy.lease;
+    let last_start = claimed_at + policy.lease - policy.send_margin;
     let entries = store.claim_due(claimed_at, policy.batch_size, policy.lease)?;
 
     let mut report = DeliveryReport::default();
     for (index, entry) in entries.iter().enumerate() {
-        if clock.now() >= lease_ends_at {
+        if clock.now() > last_start {
             report.released = u32::try_from(entries.len() - index).unwrap_or(u32::MAX);
             break;
         }
@@ -480,6 +491,26 @@ mod tests {
         transport.send_time = Duration::ZERO;
         let report = s.deliver(&transport);
         assert_eq!(report.sent, 2);
+        assert_eq!(transport.delivered().len(), 3);
+    }
+
+    #[test]
+    fn deliver_due_starts_no_send_near_lease_end() {
+        let s = setup(&[code_mail(), notice_mail(), notice_mail()]);
+        let mut transport = ScriptedTransport::new(s.clock.clone());
+        // The first send leaves one second less than the margin.
+        transport.send_time = s.policy.lease - s.policy.send_margin + Duration::seconds(1);
+
+        let report = s.deliver(&transport);
+        assert_eq!(report.sent, 1);
+        assert_eq!(report.released, 2);
+
+        // Had the second send started, a slow one would have ended after the
+        // lease, when another worker can claim the same message.
+        s.clock.advance(s.policy.send_margin);
+        transport.send_time = Duration::ZERO;
+        let other_worker = s.deliver(&transport);
+        assert_eq!(other_worker.sent, 2);
         assert_eq!(transport.delivered().len(), 3);
     }
 
