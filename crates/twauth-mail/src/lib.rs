@@ -32,12 +32,24 @@ pub use smtp::{SmtpSettings, SmtpTransport, TlsMode};
 /// Which transport delivers mail, as read from the configuration, for
 /// example `transport = "smtp"` with the [`SmtpSettings`] fields beside it,
 /// `transport = "file"` with `dir`, or `transport = "memory"`.
+///
+/// Every field has a default, so that a configuration layer that switches
+/// the transport finds no field of another transport left in place by the
+/// layer below: [`SmtpSettings`] rejects unknown fields.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(tag = "transport", rename_all = "snake_case")]
 pub enum TransportSettings {
     Smtp(SmtpSettings),
-    File { dir: PathBuf },
+    File {
+        /// Folder of the `.eml` files, `data/outbox` by default.
+        #[serde(default = "default_outbox_dir")]
+        dir: PathBuf,
+    },
     Memory,
+}
+
+fn default_outbox_dir() -> PathBuf {
+    PathBuf::from("data/outbox")
 }
 
 /// A transport that cannot be set up from its settings.
@@ -211,6 +223,18 @@ mod tests {
             }
         );
         assert_eq!(memory, TransportSettings::Memory);
+    }
+
+    #[test]
+    fn transport_settings_file_dir_defaults_to_data_outbox() {
+        let settings: TransportSettings = serde_json::from_str(r#"{"transport": "file"}"#).unwrap();
+
+        assert_eq!(
+            settings,
+            TransportSettings::File {
+                dir: PathBuf::from("data/outbox")
+            }
+        );
     }
 
     #[test]
