@@ -12,6 +12,8 @@ mod emails;
 mod gateway;
 mod keypairs;
 mod login;
+mod mail;
 mod register;
+mod relay;
 mod sessions;
 mod support;
