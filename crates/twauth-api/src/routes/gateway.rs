@@ -22,6 +22,8 @@ use twauth_domain::model::User;
 
 use crate::error::ApiError;
 use crate::extract::{bearer_token, blocking, key_pair_headers};
+use crate::metrics::CredentialKind;
+use crate::routes::{Endpoint, Verb};
 use crate::state::ApiState;
 
 /// The response header with the caller's user id.
@@ -34,11 +36,83 @@ pub const ROLES_HEADER: &str = "roles";
 /// Maximum length of the original method, in bytes.
 const MAX_METHOD_LEN: usize = 32;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/authorize", "/authorize/{original:.*}"]).to(authorize));
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::new(Verb::Any, "/authorize", |route| route.to(authorize)),
+    Endpoint::new(Verb::Any, "/authorize/{original:.*}", |route| {
+        route.to(authorize_appended)
+    }),
+];
+
+/// Decides whether a proxied request may pass
+///
+/// Accepts every method; the document lists the standard ones. The original
+/// method and URI come from `X-Original-Method` and `X-Original-URI`
+/// (nginx), else `X-Forwarded-Method` and `X-Forwarded-Uri` (Traefik).
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options, trace),
+    path = "/authorize",
+    context_path = crate::BASE_PATH,
+    tag = "gateway",
+    operation_id = "authorize",
+    params(
+        ("x-original-method" = Option<String>, Header, description = "The original request's method (nginx)"),
+        ("x-original-uri" = Option<String>, Header, description = "The original request's path and query (nginx)"),
+        ("x-forwarded-method" = Option<String>, Header, description = "The original request's method (Traefik)"),
+        ("x-forwarded-uri" = Option<String>, Header, description = "The original request's path and query (Traefik)"),
+    ),
+    responses(
+        (status = 200, description = "The request may pass",
+            headers(
+                ("user-id" = String, description = "The caller's user ID, absent when the route is public or no caller was identified"),
+                ("groups" = String, description = "The caller's groups, comma-separated"),
+                ("roles" = String, description = "The caller's roles, comma-separated"),
+            )),
+        (status = 400, description = "The original method or URI is missing or invalid"),
+        (status = 401, description = "The route needs a caller and the credential is missing or not valid"),
+        (status = 403, description = "The caller lacks a role that the route needs"),
+    ),
+    security((), ("bearer" = []), ("apiKey" = [], "apiSecret" = [])),
+)]
+async fn authorize(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    decide(req, state).await
 }
 
-async fn authorize(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+/// Decides whether a proxied request may pass, given its path after the prefix
+///
+/// Accepts every method; the document lists the standard ones. Envoy's
+/// `ext_authz` with `path_prefix` sends the original method and appends the
+/// original path and query. The nginx and Traefik headers take precedence
+/// when present.
+#[utoipa::path(
+    method(get, post, put, delete, patch, head, options, trace),
+    path = "/authorize/{original}",
+    context_path = crate::BASE_PATH,
+    tag = "gateway",
+    operation_id = "authorize_appended",
+    params(
+        ("original" = String, Path, description = "The original request's path, slashes included", example = "orders/7"),
+    ),
+    responses(
+        (status = 200, description = "The request may pass",
+            headers(
+                ("user-id" = String, description = "The caller's user ID, absent when the route is public or no caller was identified"),
+                ("groups" = String, description = "The caller's groups, comma-separated"),
+                ("roles" = String, description = "The caller's roles, comma-separated"),
+            )),
+        (status = 400, description = "The original path is invalid"),
+        (status = 401, description = "The route needs a caller and the credential is missing or not valid"),
+        (status = 403, description = "The caller lacks a role that the route needs"),
+    ),
+    security((), ("bearer" = []), ("apiKey" = [], "apiSecret" = [])),
+)]
+async fn authorize_appended(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    decide(req, state).await
+}
+
+async fn decide(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let (method, path) = original_request(&req, &state.gateway.path_prefix)?;
 
     let table = state.gateway.table();
@@ -160,9 +234,21 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 async fn identify(req: &HttpRequest, state: &ApiState) -> Result<Option<User>, ApiError> {
     let auth = state.auth.clone();
     let found = if let Some(token) = bearer_token(req) {
-        blocking(move || auth.check_session(&token).map(|found| found.user)).await
+        let found = blocking(move || auth.check_session(&token))
+            .await
+            .map(|found| found.user);
+        state
+            .metrics
+            .credential_checked(CredentialKind::Session, &found);
+        found
     } else if let Some((key, secret)) = key_pair_headers(req) {
-        blocking(move || auth.check_key_pair(&key, &secret).map(|found| found.user)).await
+        let found = blocking(move || auth.check_key_pair(&key, &secret))
+            .await
+            .map(|found| found.user);
+        state
+            .metrics
+            .credential_checked(CredentialKind::KeyPair, &found);
+        found
     } else {
         return Ok(None);
     };
