@@ -368,24 +368,5 @@ crate::on_both_backends!(
     verify_rejects_foreign_codes,
     prefer_email_rules,
     delete_email_rules,
+    code_of_deleted_email_is_dead,
 );
-
-// TODO: the stores mark a code used and apply its effect even when the
-// email it verifies was deleted, so the request returns 202 and mails a
-// notice that names an empty address.
-mod code_of_deleted_email_is_dead {
-    #[test]
-    #[ignore = "a deleted email's code still verifies"]
-    fn sqlite() {
-        let app = crate::harness::spawn(crate::harness::Backend::Sqlite).unwrap();
-        super::code_of_deleted_email_is_dead(&app);
-    }
-
-    #[test]
-    #[ignore = "a deleted email's code still verifies"]
-    fn postgres() {
-        if let Some(app) = crate::harness::spawn(crate::harness::Backend::Postgres) {
-            super::code_of_deleted_email_is_dead(&app);
-        }
-    }
-}

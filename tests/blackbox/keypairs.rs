@@ -378,24 +378,5 @@ crate::on_both_backends!(
     verify_rejects_foreign_codes,
     delete_key_pair,
     key_pair_manages_nothing,
+    code_of_deleted_key_pair_is_dead,
 );
-
-// TODO: the stores mark a code used and apply its effect even when the
-// key pair it verifies was deleted, so the request returns 202. The key
-// pair stays unusable because it is deleted.
-mod code_of_deleted_key_pair_is_dead {
-    #[test]
-    #[ignore = "a deleted key pair's code still verifies"]
-    fn sqlite() {
-        let app = crate::harness::spawn(crate::harness::Backend::Sqlite).unwrap();
-        super::code_of_deleted_key_pair_is_dead(&app);
-    }
-
-    #[test]
-    #[ignore = "a deleted key pair's code still verifies"]
-    fn postgres() {
-        if let Some(app) = crate::harness::spawn(crate::harness::Backend::Postgres) {
-            super::code_of_deleted_key_pair_is_dead(&app);
-        }
-    }
-}

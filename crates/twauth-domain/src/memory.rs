@@ -400,8 +400,27 @@ impl CodeStore for MemoryStore {
         if stored.used_at.is_some() || stored.code.expires_at <= now {
             return Ok(false);
         }
-        stored.used_at = Some(now);
         let user_id = stored.code.user_id;
+
+        // A subject closed or deleted after the code was sent leaves the code
+        // unused and changes nothing.
+        let subject_alive = match effect {
+            CodeEffect::VerifySession { session, .. } => state
+                .sessions
+                .iter()
+                .any(|s| s.id == *session && s.closed_at.is_none()),
+            CodeEffect::VerifyEmail { email } => state.emails.iter().any(|e| e.id == *email),
+            CodeEffect::VerifyKeyPair { key_pair } => state
+                .key_pairs
+                .iter()
+                .any(|k| k.id == *key_pair && k.deleted_at.is_none()),
+        };
+        if !subject_alive {
+            return Ok(false);
+        }
+        if let Some(stored) = state.codes.get_mut(&id) {
+            stored.used_at = Some(now);
+        }
         state.failures.remove(&user_id);
 
         match effect {

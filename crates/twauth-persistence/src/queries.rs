@@ -11,7 +11,8 @@ use twauth_domain::model::{
     NewUser, ReservedCode, Session, SessionId, SessionWithUser, User, UserId,
 };
 use twauth_domain::ports::{
-    AccountLimit, EmailChange, RateDecision, RateRule, Reservation, StoreError, Taken, decide_hit,
+    AccountLimit, DbStamp, EmailChange, RateDecision, RateRule, Reservation, Revocation,
+    RevocationBatch, Revoked, StoreError, Taken, decide_hit,
 };
 use twauth_domain::secret::{CodeHash, TokenDigest};
 use twauth_domain::values::{Alias, EmailAddress, FullName, KeyName};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use crate::error::DbError;
 use crate::types::{DbId, DbTime};
-use schema::{codes, emails, key_pairs, outbox, rate_counters, sessions, users};
+use schema::{codes, emails, key_pairs, outbox, rate_counters, revocations, sessions, users};
 
 type QueryResult<T> = Result<T, DbError>;
 
@@ -519,17 +520,47 @@ pub(crate) fn close_session(
     at: OffsetDateTime,
 ) -> QueryResult<bool> {
     let changed = write_tx(conn, |conn| {
-        diesel::update(
+        let changed = diesel::update(
             sessions::table
                 .filter(sessions::id.eq(DbId(id.0)))
                 .filter(sessions::user_id.eq(DbId(user.0)))
                 .filter(sessions::closed_at.is_null()),
         )
         .set(sessions::closed_at.eq(DbTime(at)))
-        .execute(conn)
-        .map_err(DbError::from)
+        .execute(conn)?;
+        if changed > 0 {
+            record_revocation(conn, "session", id.0)?;
+        }
+        Ok(changed)
     })?;
     Ok(changed > 0)
+}
+
+/// Inserts a revocation row in the caller's transaction; the database
+/// stamps its time.
+fn record_revocation(conn: &mut Conn, kind: &str, subject: Uuid) -> QueryResult<()> {
+    diesel::insert_into(revocations::table)
+        .values((
+            revocations::kind.eq(kind),
+            revocations::subject.eq(DbId(subject)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reads a revocation row back into the domain's type.
+fn into_revocation(id: i64, kind: &str, subject: Uuid, at: i64) -> QueryResult<Revocation> {
+    let revoked = match kind {
+        "session" => Revoked::Session(SessionId(subject)),
+        "key_pair" => Revoked::KeyPair(KeyPairId(subject)),
+        "user" => Revoked::User(UserId(subject)),
+        other => {
+            return Err(DbError::internal(format!(
+                "unknown revocation kind {other:?} in row {id}"
+            )));
+        }
+    };
+    Ok(Revocation { id, revoked, at })
 }
 
 pub(crate) fn extend_session(
@@ -666,10 +697,9 @@ pub(crate) fn hit(
 }
 
 pub(crate) fn purge_rate_counters(conn: &mut Conn, before: OffsetDateTime) -> QueryResult<u64> {
-    let deleted = diesel::delete(
-        rate_counters::table.filter(rate_counters::window_start.lt(DbTime(before))),
-    )
-    .execute(conn)?;
+    let deleted =
+        diesel::delete(rate_counters::table.filter(rate_counters::window_start.lt(DbTime(before))))
+            .execute(conn)?;
     Ok(deleted as u64)
 }
 
@@ -682,7 +712,10 @@ pub(crate) fn consume_code(
     now: OffsetDateTime,
     effect: &CodeEffect,
 ) -> QueryResult<bool> {
-    write_tx(conn, |conn| {
+    // Set when the code's subject was closed or deleted after the code was
+    // sent; the transaction then rolls back, so the code stays unused.
+    let mut subject_gone = false;
+    let result = write_tx(conn, |conn| {
         let owner = diesel::update(
             codes::table
                 .filter(codes::id.eq(DbId(id.0)))
@@ -703,20 +736,24 @@ pub(crate) fn consume_code(
             ))
             .execute(conn)?;
 
-        match effect {
+        let changed = match effect {
             CodeEffect::VerifySession {
                 session,
                 expires_at,
                 registration,
             } => {
-                diesel::update(sessions::table.filter(sessions::id.eq(DbId(session.0))))
-                    .set((
-                        sessions::verified_at.eq(DbTime(now)),
-                        sessions::expires_at.eq(DbTime(*expires_at)),
-                        sessions::last_seen_at.eq(DbTime(now)),
-                    ))
-                    .execute(conn)?;
-                if *registration {
+                let changed = diesel::update(
+                    sessions::table
+                        .filter(sessions::id.eq(DbId(session.0)))
+                        .filter(sessions::closed_at.is_null()),
+                )
+                .set((
+                    sessions::verified_at.eq(DbTime(now)),
+                    sessions::expires_at.eq(DbTime(*expires_at)),
+                    sessions::last_seen_at.eq(DbTime(now)),
+                ))
+                .execute(conn)?;
+                if *registration && changed > 0 {
                     diesel::update(users::table.filter(users::id.eq(owner)))
                         .set(users::verified_at.eq(DbTime(now)))
                         .execute(conn)?;
@@ -728,20 +765,31 @@ pub(crate) fn consume_code(
                     .set(emails::verified.eq(true))
                     .execute(conn)?;
                 }
+                changed
             }
             CodeEffect::VerifyEmail { email } => {
                 diesel::update(emails::table.filter(emails::id.eq(DbId(email.0))))
                     .set(emails::verified.eq(true))
-                    .execute(conn)?;
+                    .execute(conn)?
             }
-            CodeEffect::VerifyKeyPair { key_pair } => {
-                diesel::update(key_pairs::table.filter(key_pairs::id.eq(DbId(key_pair.0))))
-                    .set(key_pairs::verified_at.eq(DbTime(now)))
-                    .execute(conn)?;
-            }
+            CodeEffect::VerifyKeyPair { key_pair } => diesel::update(
+                key_pairs::table
+                    .filter(key_pairs::id.eq(DbId(key_pair.0)))
+                    .filter(key_pairs::deleted_at.is_null()),
+            )
+            .set(key_pairs::verified_at.eq(DbTime(now)))
+            .execute(conn)?,
+        };
+        if changed == 0 {
+            subject_gone = true;
+            return Err(DbError::from(diesel::result::Error::RollbackTransaction));
         }
         Ok(true)
-    })
+    });
+    if subject_gone {
+        return Ok(false);
+    }
+    result
 }
 
 // Emails.
@@ -883,7 +931,7 @@ pub(crate) fn delete_key_pair(
     at: OffsetDateTime,
 ) -> QueryResult<Option<KeyPair>> {
     let deleted = write_tx(conn, |conn| {
-        diesel::update(
+        let deleted = diesel::update(
             key_pairs::table
                 .filter(key_pairs::id.eq(DbId(id.0)))
                 .filter(key_pairs::user_id.eq(DbId(user.0)))
@@ -892,8 +940,11 @@ pub(crate) fn delete_key_pair(
         .set(key_pairs::deleted_at.eq(DbTime(at)))
         .returning(KeyPairRow::as_returning())
         .get_result::<KeyPairRow>(conn)
-        .optional()
-        .map_err(DbError::from)
+        .optional()?;
+        if deleted.is_some() {
+            record_revocation(conn, "key_pair", id.0)?;
+        }
+        Ok(deleted)
     })?;
     deleted.map(KeyPairRow::into_key_pair).transpose()
 }
