@@ -13,11 +13,11 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use time::{Duration, OffsetDateTime};
 use twauth_domain::Field;
 use twauth_domain::mail::{Mail, MailBody, NoticeEvent};
+use twauth_domain::model::ReservedCode;
 use twauth_domain::model::{
     CodeEffect, CodeId, CodePurpose, Email, EmailId, KeyPair, KeyPairId, NewCode, NewUser, Session,
     SessionId, UserId,
 };
-use twauth_domain::model::ReservedCode;
 use twauth_domain::ports::{
     AccountLimit, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RateDecision,
     RateLimitStore, RateRule, Reservation, SessionStore, Store, StoreError, StoreResult, Taken,
@@ -680,11 +680,7 @@ fn reserve_attempt_checks_every_condition(db: &Database) {
         5,
     );
     assert!(wrong_purpose.unwrap().is_none());
-    assert!(
-        db.reserve(id, &[], None, at(1), 5)
-            .unwrap()
-            .is_none()
-    );
+    assert!(db.reserve(id, &[], None, at(1), 5).unwrap().is_none());
     let other_user = db.reserve(id, &registration, Some(other.user.id), at(1), 5);
     assert!(other_user.unwrap().is_none());
     let expired = db.reserve(id, &registration, None, r.code.expires_at, 5);
@@ -727,9 +723,7 @@ fn reserve_attempt_stops_at_max(db: &Database) {
     let r = register(db, "alice", "alice@example.com", at(0));
     let purposes = [CodePurpose::Registration];
     for attempt in 1..=3 {
-        let reserved = db
-            .reserve(r.code.id, &purposes, None, at(1), 3)
-            .unwrap();
+        let reserved = db.reserve(r.code.id, &purposes, None, at(1), 3).unwrap();
         assert!(reserved.is_some(), "attempt {attempt} is within the limit");
     }
     assert!(
@@ -1359,7 +1353,10 @@ fn rate_counter_limits_count_and_gap(db: &Database) {
         }
     );
     // Other keys count apart.
-    assert_eq!(db.hit("code:bob@example.com", at(180), &rule).unwrap(), RateDecision::Allowed);
+    assert_eq!(
+        db.hit("code:bob@example.com", at(180), &rule).unwrap(),
+        RateDecision::Allowed
+    );
     // A new window starts fresh.
     assert_eq!(db.hit(key, at(900), &rule).unwrap(), RateDecision::Allowed);
 
