@@ -9,10 +9,12 @@ mod harness;
 
 mod clock;
 mod emails;
+mod faults;
 mod gateway;
 mod keypairs;
 mod login;
 mod mail;
+mod ops;
 mod register;
 mod relay;
 mod sessions;
