@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
@@ -14,7 +15,7 @@ use twauth_domain::error::BAD_CREDENTIAL;
 use twauth_domain::model::{ClientInfo, KeyPairWithUser, SessionWithUser};
 use twauth_domain::secret::Secret;
 use twauth_domain::values::OneTimeCode;
-use twauth_domain::{AuthError, Field};
+use twauth_domain::{Auth, AuthError, Field};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -43,6 +44,28 @@ where
         .await
         .map_err(|err| ApiError::Internal(format!("blocking task failed: {err}")))?
         .map_err(ApiError::from)
+}
+
+/// Checks a bearer token. A fresh entry of the credential cache costs a
+/// digest and a lookup, so a hit skips the hop to the blocking pool.
+pub async fn check_session(auth: Arc<Auth>, token: Secret) -> Result<SessionWithUser, ApiError> {
+    if let Some(found) = auth.cached_session(&token) {
+        return Ok(found);
+    }
+    blocking(move || auth.check_session(&token)).await
+}
+
+/// Checks a key pair, from the credential cache when it can, as
+/// [`check_session`] does.
+pub async fn check_key_pair(
+    auth: Arc<Auth>,
+    key: String,
+    secret: Secret,
+) -> Result<KeyPairWithUser, ApiError> {
+    if let Some(checked) = auth.cached_key_pair(&key, &secret) {
+        return checked.map_err(ApiError::from);
+    }
+    blocking(move || auth.check_key_pair(&key, &secret)).await
 }
 
 /// Reads the bearer token: `Authorization: Bearer <token>` with the scheme
@@ -93,7 +116,7 @@ impl FromRequest for SessionCaller {
             let state = state?;
             let metrics = state.metrics.clone();
             let found = match token {
-                Some(token) => blocking(move || state.auth.check_session(&token)).await,
+                Some(token) => check_session(state.auth.clone(), token).await,
                 None => Err(ApiError::Auth(AuthError::Unauthorized(BAD_CREDENTIAL))),
             };
             metrics.credential_checked(CredentialKind::Session, &found);
@@ -116,9 +139,7 @@ impl FromRequest for KeyPairCaller {
             let state = state?;
             let metrics = state.metrics.clone();
             let found = match headers {
-                Some((key, secret)) => {
-                    blocking(move || state.auth.check_key_pair(&key, &secret)).await
-                }
+                Some((key, secret)) => check_key_pair(state.auth.clone(), key, secret).await,
                 None => Err(ApiError::Auth(AuthError::Unauthorized(BAD_CREDENTIAL))),
             };
             metrics.credential_checked(CredentialKind::KeyPair, &found);

@@ -9,6 +9,7 @@
 //! on their I/O, so callers on an async runtime run use cases on a blocking
 //! thread pool.
 
+pub mod cache;
 pub mod delivery;
 pub mod error;
 pub mod gateway;

@@ -95,7 +95,9 @@ pub trait SessionStore: Send + Sync + 'static {
     fn list_sessions(&self, user: UserId, now: OffsetDateTime) -> StoreResult<Vec<Session>>;
 
     /// Closes one of the user's sessions. Returns `false` when the user has
-    /// no open session with that id.
+    /// no open session with that id. A store that also implements
+    /// [`RevocationStore`] records [`Revoked::Session`] in the same
+    /// transaction.
     fn close_session(&self, user: UserId, id: SessionId, at: OffsetDateTime) -> StoreResult<bool>;
 
     /// Moves the expiry of an open session. Returns `false` when it is gone.
@@ -262,7 +264,9 @@ pub trait KeyPairStore: Send + Sync + 'static {
     fn list_key_pairs(&self, user: UserId) -> StoreResult<Vec<KeyPair>>;
 
     /// Deletes one of the user's key pairs. Returns it, or `None` when the
-    /// user has no such key pair.
+    /// user has no such key pair. A store that also implements
+    /// [`RevocationStore`] records [`Revoked::KeyPair`] in the same
+    /// transaction.
     fn delete_key_pair(
         &self,
         user: UserId,
@@ -311,6 +315,48 @@ pub trait OutboxStore: Send + Sync + 'static {
 
     /// Counts messages not yet sent or failed.
     fn pending_count(&self) -> StoreResult<u64>;
+}
+
+/// What a revocation names: one credential, or every credential of a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Revoked {
+    Session(SessionId),
+    KeyPair(KeyPairId),
+    User(UserId),
+}
+
+/// A time on the database's clock, in microseconds since the Unix epoch.
+/// Replicas compare only stamps of one database, so their own clocks may
+/// differ.
+pub type DbStamp = i64;
+
+/// One stored revocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// Unique and increasing per insert, but not in commit order.
+    pub id: i64,
+    pub revoked: Revoked,
+    /// When the row was inserted.
+    pub at: DbStamp,
+}
+
+/// The revocations that a batch read returned, and the database's time of
+/// the read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevocationBatch {
+    pub now: DbStamp,
+    pub revocations: Vec<Revocation>,
+}
+
+/// The revocation feed that processes sharing one database read to drop
+/// revoked credentials from their in-process caches.
+pub trait RevocationStore: Send + Sync + 'static {
+    /// Lists revocations inserted after `since`, oldest first, with the
+    /// database's current time. `None` lists nothing and only reads the time.
+    fn revocations_since(&self, since: Option<DbStamp>) -> StoreResult<RevocationBatch>;
+
+    /// Deletes revocations inserted before `before`.
+    fn purge_revocations(&self, before: DbStamp) -> StoreResult<u64>;
 }
 
 /// Every store port in one bound, as use cases need them.

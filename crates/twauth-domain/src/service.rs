@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::cache::CredentialCache;
 use crate::error::{AuthError, BAD_CREDENTIAL, Field, WRONG_CODE};
 use crate::mail::{Mail, MailBody, NoticeEvent};
 use crate::model::{
@@ -16,8 +17,10 @@ use crate::model::{
     UserId,
 };
 use crate::policy::Policy;
-use crate::ports::{Clock, EmailChange, RandomSource, RateDecision, RateRule, Reservation, Store};
-use crate::secret::{self, CodeHash, Secret};
+use crate::ports::{
+    Clock, EmailChange, RandomSource, RateDecision, RateRule, Reservation, Revoked, Store,
+};
+use crate::secret::{self, CodeHash, Secret, TokenDigest};
 use crate::values::{Alias, EmailAddress, FullName, KeyName, OneTimeCode};
 
 /// A session that a login or registration started, as the client sees it.
@@ -46,6 +49,9 @@ pub struct Auth {
     random: Arc<dyn RandomSource>,
     policy: Policy,
     decoy_hash: OnceLock<CodeHash>,
+    /// Usable credentials from earlier checks; `None` asks the store every
+    /// time.
+    cache: Option<Arc<CredentialCache>>,
 }
 
 impl Auth {
@@ -61,7 +67,21 @@ impl Auth {
             random,
             policy,
             decoy_hash: OnceLock::new(),
+            cache: None,
         }
+    }
+
+    /// Keeps usable credentials in `cache`. Revocations made through this
+    /// `Auth` remove their entries at once; revocations made by other
+    /// processes need a [`crate::cache::RevocationFollower`] on the same
+    /// cache.
+    pub fn with_cache(mut self, cache: Arc<CredentialCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&Arc<CredentialCache>> {
+        self.cache.as_ref()
     }
 
     pub fn policy(&self) -> &Policy {
@@ -193,9 +213,15 @@ impl Auth {
     /// unexpired.
     pub fn check_session(&self, bearer: &Secret) -> Result<SessionWithUser, AuthError> {
         let now = self.clock.now();
-        let found = self
+        let digest = bearer.digest();
+        if let Some(found) = self.cached_session_at(&digest, now) {
+            return Ok(found);
+        }
+
+        let ticket = self.cache.as_ref().map(|cache| cache.ticket());
+        let mut found = self
             .store
-            .find_session(&bearer.digest())?
+            .find_session(&digest)?
             .ok_or(AuthError::Unauthorized(BAD_CREDENTIAL))?;
         if found.session.status(now, self.policy.session_idle_timeout) != SessionStatus::Active {
             return Err(AuthError::Unauthorized(BAD_CREDENTIAL));
@@ -205,8 +231,49 @@ impl Auth {
             && now - found.session.last_seen_at >= self.policy.session_touch_interval
         {
             self.store.touch_session(found.session.id, now)?;
+            found.session.last_seen_at = now;
+        }
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            let fresh_until = self.session_fresh_until(&found, now, cache.ttl());
+            cache.insert_session(digest, found.clone(), fresh_until, ticket);
         }
         Ok(found)
+    }
+
+    /// Authenticates a bearer token from the cache alone, without blocking.
+    /// `None` means the cache has no fresh entry and [`Auth::check_session`]
+    /// must ask the store.
+    pub fn cached_session(&self, bearer: &Secret) -> Option<SessionWithUser> {
+        self.cache.as_ref()?;
+        self.cached_session_at(&bearer.digest(), self.clock.now())
+    }
+
+    fn cached_session_at(
+        &self,
+        digest: &TokenDigest,
+        now: OffsetDateTime,
+    ) -> Option<SessionWithUser> {
+        let found = self.cache.as_ref()?.session(digest, now)?;
+        // Fresh entries are active, but the idle rule is checked again in
+        // case the idle timeout is shorter than the touch interval.
+        (found.session.status(now, self.policy.session_idle_timeout) == SessionStatus::Active)
+            .then_some(found)
+    }
+
+    /// The time until which a usable session may be served from the cache:
+    /// its expiry, the TTL, and, with an idle timeout, the time its last-seen
+    /// stamp is due to be written.
+    fn session_fresh_until(
+        &self,
+        found: &SessionWithUser,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> OffsetDateTime {
+        let mut until = (now + ttl).min(found.session.expires_at);
+        if self.policy.session_idle_timeout.is_some() {
+            until = until.min(found.session.last_seen_at + self.policy.session_touch_interval);
+        }
+        until
     }
 
     /// Lists the caller's open, verified sessions.
@@ -222,6 +289,7 @@ impl Auth {
     pub fn close_session(&self, caller: &SessionWithUser, id: SessionId) -> Result<(), AuthError> {
         let now = self.clock.now();
         if self.store.close_session(caller.user.id, id, now)? {
+            self.revoke(Revoked::Session(id));
             Ok(())
         } else {
             Err(AuthError::NotFound("session"))
@@ -432,15 +500,53 @@ impl Auth {
         secret: &Secret,
     ) -> Result<KeyPairWithUser, AuthError> {
         let now = self.clock.now();
-        let presented = secret.digest();
+        if let Some(checked) = self.cached_key_pair_at(api_key, secret, now) {
+            return checked;
+        }
+
+        let ticket = self.cache.as_ref().map(|cache| cache.ticket());
         let found = self
             .store
             .find_key_pair(api_key)?
             .ok_or(AuthError::Unauthorized(BAD_CREDENTIAL))?;
-        if !found.key_pair.secret_digest.matches(&presented) || !found.key_pair.is_usable(now) {
+        if !found.key_pair.secret_digest.matches(&secret.digest()) || !found.key_pair.is_usable(now)
+        {
             return Err(AuthError::Unauthorized(BAD_CREDENTIAL));
         }
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            let fresh_until = (now + cache.ttl()).min(found.key_pair.expires_at);
+            let key = TokenDigest::of(api_key.as_bytes());
+            cache.insert_key_pair(key, found.clone(), fresh_until, ticket);
+        }
         Ok(found)
+    }
+
+    /// Authenticates a key pair from the cache alone, without blocking.
+    /// `None` means the cache has no fresh entry for the API key and
+    /// [`Auth::check_key_pair`] must ask the store; a cached key pair with
+    /// another secret is rejected here.
+    pub fn cached_key_pair(
+        &self,
+        api_key: &str,
+        secret: &Secret,
+    ) -> Option<Result<KeyPairWithUser, AuthError>> {
+        self.cache.as_ref()?;
+        self.cached_key_pair_at(api_key, secret, self.clock.now())
+    }
+
+    fn cached_key_pair_at(
+        &self,
+        api_key: &str,
+        secret: &Secret,
+        now: OffsetDateTime,
+    ) -> Option<Result<KeyPairWithUser, AuthError>> {
+        let cache = self.cache.as_ref()?;
+        let found = cache.key_pair(&TokenDigest::of(api_key.as_bytes()), now)?;
+        if !found.key_pair.secret_digest.matches(&secret.digest()) || !found.key_pair.is_usable(now)
+        {
+            return Some(Err(AuthError::Unauthorized(BAD_CREDENTIAL)));
+        }
+        Some(Ok(found))
     }
 
     /// Lists the caller's key pairs that are not deleted.
@@ -460,6 +566,7 @@ impl Auth {
             .store
             .delete_key_pair(caller.user.id, id, now)?
             .ok_or(AuthError::NotFound("key pair"))?;
+        self.revoke(Revoked::KeyPair(id));
         let event = NoticeEvent::KeyPairDeleted {
             name: deleted.name.as_str().to_owned(),
         };
@@ -491,6 +598,14 @@ impl Auth {
         Ok(self
             .store
             .purge_unverified_users(now - self.policy.unverified_account_ttl)?)
+    }
+
+    /// Removes a revoked credential from this process's cache. Other
+    /// processes learn of it from the store's revocation feed.
+    fn revoke(&self, revoked: Revoked) {
+        if let Some(cache) = &self.cache {
+            cache.revoke(&[revoked]);
+        }
     }
 
     fn new_session(

@@ -19,8 +19,9 @@ use twauth_domain::model::{
     NewUser, Session, SessionId, SessionWithUser, User, UserId,
 };
 use twauth_domain::ports::{
-    AccountLimit, CodeStore, EmailChange, EmailStore, KeyPairStore, OutboxStore, RateDecision,
-    RateLimitStore, RateRule, Reservation, SessionStore, Store, StoreError, StoreResult, UserStore,
+    AccountLimit, CodeStore, DbStamp, EmailChange, EmailStore, KeyPairStore, OutboxStore,
+    RateDecision, RateLimitStore, RateRule, Reservation, RevocationBatch, RevocationStore,
+    SessionStore, Store, StoreError, StoreResult, UserStore,
 };
 use twauth_domain::secret::TokenDigest;
 use twauth_domain::values::EmailAddress;
@@ -451,6 +452,16 @@ impl RateLimitStore for Database {
 
     fn purge_rate_counters(&self, before: OffsetDateTime) -> StoreResult<u64> {
         run!(self, purge_rate_counters(before))
+    }
+}
+
+impl RevocationStore for Database {
+    fn revocations_since(&self, since: Option<DbStamp>) -> StoreResult<RevocationBatch> {
+        run!(self, revocations_since(since))
+    }
+
+    fn purge_revocations(&self, before: DbStamp) -> StoreResult<u64> {
+        run!(self, purge_revocations(before))
     }
 }
 

@@ -116,3 +116,64 @@ pub(crate) fn pending_migrations(conn: &mut Conn) -> Result<bool, PersistenceErr
     conn.has_pending_migration(MIGRATIONS)
         .map_err(|e| PersistenceError::Migration(e.to_string()))
 }
+
+#[derive(diesel::QueryableByName)]
+struct RevocationRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    subject: DbId,
+    #[diesel(sql_type = BigInt)]
+    at: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Stamp {
+    #[diesel(sql_type = BigInt)]
+    now: i64,
+}
+
+/// Reads revocations inserted after `since`, with the server's clock read
+/// first. `clock_timestamp()` rather than `now()`, because `now()` is the
+/// start of the transaction.
+pub(crate) fn revocations_since(
+    conn: &mut Conn,
+    since: Option<DbStamp>,
+) -> QueryResult<RevocationBatch> {
+    let now = diesel::sql_query(
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now",
+    )
+    .get_result::<Stamp>(conn)?
+    .now;
+    let Some(since) = since else {
+        return Ok(RevocationBatch {
+            now,
+            revocations: Vec::new(),
+        });
+    };
+    let rows = diesel::sql_query(
+        "SELECT id, kind, subject, (extract(epoch FROM created_at) * 1000000)::bigint AS at \
+         FROM revocations \
+         WHERE created_at > 'epoch'::timestamptz + $1 * interval '1 microsecond' \
+         ORDER BY id",
+    )
+    .bind::<BigInt, _>(since)
+    .load::<RevocationRow>(conn)?;
+    let revocations = rows
+        .into_iter()
+        .map(|row| into_revocation(row.id, &row.kind, row.subject.0, row.at))
+        .collect::<QueryResult<_>>()?;
+    Ok(RevocationBatch { now, revocations })
+}
+
+pub(crate) fn purge_revocations(conn: &mut Conn, before: DbStamp) -> QueryResult<u64> {
+    let deleted = diesel::sql_query(
+        "DELETE FROM revocations \
+         WHERE created_at < 'epoch'::timestamptz + $1 * interval '1 microsecond'",
+    )
+    .bind::<BigInt, _>(before)
+    .execute(conn)?;
+    Ok(deleted as u64)
+}

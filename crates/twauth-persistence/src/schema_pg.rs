@@ -93,6 +93,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revocations (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(emails -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(codes -> users (user_id));

@@ -93,6 +93,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revocations (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject -> Binary,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(emails -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(codes -> users (user_id));

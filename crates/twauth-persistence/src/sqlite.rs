@@ -83,3 +83,57 @@ pub(crate) fn pending_migrations(conn: &mut Conn) -> Result<bool, PersistenceErr
     conn.has_pending_migration(MIGRATIONS)
         .map_err(|e| PersistenceError::Migration(e.to_string()))
 }
+
+#[derive(diesel::QueryableByName)]
+struct RevocationRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Binary)]
+    subject: DbId,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    at: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Stamp {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    now: i64,
+}
+
+/// Reads revocations inserted after `since`. SQLite stamps whole seconds, so
+/// rows of the second that holds `since` come back again; callers skip ids
+/// they have seen.
+pub(crate) fn revocations_since(
+    conn: &mut Conn,
+    since: Option<DbStamp>,
+) -> QueryResult<RevocationBatch> {
+    let now = diesel::sql_query("SELECT unixepoch() * 1000000 AS now")
+        .get_result::<Stamp>(conn)?
+        .now;
+    let Some(since) = since else {
+        return Ok(RevocationBatch {
+            now,
+            revocations: Vec::new(),
+        });
+    };
+    let rows = diesel::sql_query(
+        "SELECT id, kind, subject, created_at * 1000000 AS at FROM revocations \
+         WHERE created_at >= ? / 1000000 ORDER BY id",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(since)
+    .load::<RevocationRow>(conn)?;
+    let revocations = rows
+        .into_iter()
+        .map(|row| into_revocation(row.id, &row.kind, row.subject.0, row.at))
+        .collect::<QueryResult<_>>()?;
+    Ok(RevocationBatch { now, revocations })
+}
+
+pub(crate) fn purge_revocations(conn: &mut Conn, before: DbStamp) -> QueryResult<u64> {
+    let deleted = diesel::sql_query("DELETE FROM revocations WHERE created_at < ? / 1000000")
+        .bind::<diesel::sql_types::BigInt, _>(before)
+        .execute(conn)?;
+    Ok(deleted as u64)
+}

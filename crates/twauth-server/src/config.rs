@@ -20,6 +20,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub log: LogSettings,
     pub gateway: GatewaySettings,
+    pub cache: CacheSettings,
     pub metrics: MetricsSettings,
     pub health: HealthSettings,
 }
@@ -145,6 +146,21 @@ pub struct GatewaySettings {
     /// The path Envoy's `path_prefix` sends checks to; the rest of the path
     /// is the original request's.
     pub path_prefix: String,
+}
+
+/// The in-process cache of verified credentials.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CacheSettings {
+    /// Keep usable sessions and key pairs in memory between checks.
+    pub enabled: bool,
+    /// Most entries in each of the session and key pair caches.
+    pub capacity: usize,
+    /// Milliseconds an entry is trusted at most before the database is read
+    /// again; it bounds how stale an entry can be if a revocation is missed.
+    pub ttl_ms: u64,
+    /// Milliseconds between reads of the revocation feed, through which
+    /// processes on one database learn of each other's revocations.
+    pub revocation_poll_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

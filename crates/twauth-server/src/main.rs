@@ -1,6 +1,7 @@
 //! The `twauth` binary: reads configuration, wires adapters to the domain's
 //! ports, and serves the Auth API v2 or runs migrations.
 
+mod cache;
 mod config;
 mod gateway;
 mod serve;

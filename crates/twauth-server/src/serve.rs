@@ -142,12 +142,14 @@ pub fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> any
     ));
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let auth = Arc::new(Auth::new(
+    let revocations = Arc::new(database.clone());
+    let auth = Auth::new(
         Arc::new(database),
         clock.clone(),
         Arc::new(SystemRandom::default()),
         policy,
-    ));
+    );
+    let auth = Arc::new(crate::cache::attach(auth, &settings.cache, revocations));
     let delivery = DeliveryPolicy {
         max_age: time::Duration::seconds(settings.mail.max_age as i64),
         keep_finished: time::Duration::seconds(settings.mail.keep_finished as i64),

@@ -21,7 +21,7 @@ use twauth_domain::gateway::{Admission, RequestPath};
 use twauth_domain::model::User;
 
 use crate::error::ApiError;
-use crate::extract::{bearer_token, blocking, key_pair_headers};
+use crate::extract::{bearer_token, check_key_pair, check_session, key_pair_headers};
 use crate::metrics::CredentialKind;
 use crate::routes::{Endpoint, Verb};
 use crate::state::ApiState;
@@ -234,15 +234,13 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 async fn identify(req: &HttpRequest, state: &ApiState) -> Result<Option<User>, ApiError> {
     let auth = state.auth.clone();
     let found = if let Some(token) = bearer_token(req) {
-        let found = blocking(move || auth.check_session(&token))
-            .await
-            .map(|found| found.user);
+        let found = check_session(auth, token).await.map(|found| found.user);
         state
             .metrics
             .credential_checked(CredentialKind::Session, &found);
         found
     } else if let Some((key, secret)) = key_pair_headers(req) {
-        let found = blocking(move || auth.check_key_pair(&key, &secret))
+        let found = check_key_pair(auth, key, secret)
             .await
             .map(|found| found.user);
         state
