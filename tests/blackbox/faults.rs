@@ -126,7 +126,7 @@ impl Drop for Cluster {
     }
 }
 
-/// The `bin` folder of the newest PostgreSQL server installed.
+/// Finds the `bin` folder of the newest PostgreSQL server installed.
 fn postgres_bin() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -223,7 +223,7 @@ impl Drop for Replica {
     }
 }
 
-/// A `twauth` command with the settings of the black-box tests.
+/// Builds a `twauth` command with the settings of the black-box tests.
 fn twauth(dir: &Path, env: &[(&str, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_twauth"));
     command
@@ -232,7 +232,10 @@ fn twauth(dir: &Path, env: &[(&str, String)]) -> Command {
         .env("TWAUTH_SERVER__LISTEN", "127.0.0.1:0")
         .env("TWAUTH_SERVER__WORKERS", "2")
         .env("TWAUTH_SERVER__SHUTDOWN_TIMEOUT", "5")
-        .env("TWAUTH_DATABASE__CONNECT_TIMEOUT", CONNECT_TIMEOUT.to_string())
+        .env(
+            "TWAUTH_DATABASE__CONNECT_TIMEOUT",
+            CONNECT_TIMEOUT.to_string(),
+        )
         .env("TWAUTH_MAIL__TRANSPORT__TRANSPORT", "file")
         .env("TWAUTH_MAIL__POLL_INTERVAL_MS", "50")
         .env("TWAUTH_AUTH__CODE_HASH_COST", "4")
@@ -327,7 +330,11 @@ fn wait_for_code(outbox: &Mutex<Outbox>, dir: &Path, to: &str, n: usize) -> Opti
         {
             let mut outbox = outbox.lock().unwrap();
             outbox.scan(dir);
-            if let Some(code) = outbox.by_recipient.get(to).and_then(|codes| codes.get(n - 1)) {
+            if let Some(code) = outbox
+                .by_recipient
+                .get(to)
+                .and_then(|codes| codes.get(n - 1))
+            {
                 return Some(code.clone());
             }
         }
@@ -358,7 +365,9 @@ fn wait_until_ready(url: &str, limit: Duration) -> Duration {
 fn register_and_verify(client: &Client, url: &str, outbox_dir: &Path, email: &str) -> String {
     let response = client
         .post(format!("{url}{BASE}/user"))
-        .json(&json!({"email": email, "fullName": "Fault Tester", "alias": email.split('@').next()}))
+        .json(
+            &json!({"email": email, "fullName": "Fault Tester", "alias": email.split('@').next()}),
+        )
         .send()
         .expect("send");
     assert_eq!(response.status(), 202, "register {email}");
@@ -544,9 +553,8 @@ fn run_flow(
         let code = wait_for_code(outbox, outbox_dir, email, step)
             .unwrap_or_else(|| panic!("code {step} to {email} never arrived"));
         let Some(verified) = replicas.send(client, counts, next(), |c, url| {
-            c.put(format!("{url}{BASE}/session/verification")).json(
-                &json!({"verificationCodeID": started["verificationCodeID"], "code": code}),
-            )
+            c.put(format!("{url}{BASE}/session/verification"))
+                .json(&json!({"verificationCodeID": started["verificationCodeID"], "code": code}))
         }) else {
             return bearers;
         };
@@ -587,7 +595,10 @@ fn replicas_survive_kill_and_restart_under_load() {
     migrate(dir.path(), &database_url);
     let env = [
         ("TWAUTH_DATABASE__URL", database_url.clone()),
-        ("TWAUTH_MAIL__TRANSPORT__DIR", outbox_dir.display().to_string()),
+        (
+            "TWAUTH_MAIL__TRANSPORT__DIR",
+            outbox_dir.display().to_string(),
+        ),
     ];
     let mut processes: Vec<Replica> = (0..3)
         .map(|i| Replica::start(dir.path(), &format!("replica{i}"), &env))
@@ -640,7 +651,10 @@ fn replicas_survive_kill_and_restart_under_load() {
 
     std::thread::sleep(LOAD_FOR / 4);
     let status = processes[1].terminate(Duration::from_secs(10));
-    assert!(status.success(), "replica 1 exited with {status} after SIGTERM");
+    assert!(
+        status.success(),
+        "replica 1 exited with {status} after SIGTERM"
+    );
     processes[1] = Replica::start(dir.path(), "replica1", &env);
     replicas.urls.write().unwrap()[1] = processes[1].url.clone();
     eprintln!("restarted replica 1");
@@ -674,7 +688,10 @@ fn replicas_survive_kill_and_restart_under_load() {
         statuses.keys().all(|status| *status < 500),
         "no request got a 5xx: {statuses:?}"
     );
-    assert!(counts.flows.load(Ordering::Relaxed) > 0, "some flows completed");
+    assert!(
+        counts.flows.load(Ordering::Relaxed) > 0,
+        "some flows completed"
+    );
 
     // Every verified session checks on every replica.
     for bearer in &bearers {
@@ -716,7 +733,10 @@ fn replicas_survive_kill_and_restart_under_load() {
     let mut files = Outbox::default();
     files.scan(&outbox_dir);
     let queued: i64 = rows.iter().map(|row| row.n).sum();
-    eprintln!("outbox: {queued} messages queued, {} files", files.seen.len());
+    eprintln!(
+        "outbox: {queued} messages queued, {} files",
+        files.seen.len()
+    );
     for row in &rows {
         assert_eq!(
             files.count(&row.recipient),

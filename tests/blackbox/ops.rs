@@ -86,18 +86,26 @@ fn json_request_log_has_route_and_error_id() {
         "/session?email=secret@example.com",
         &json!({"email": "not an address"}),
     );
-    let error_id = response.headers()["x-error-id"].to_str().unwrap().to_owned();
+    let error_id = response.headers()["x-error-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(response.status(), 400);
 
     let log = app.log();
     let event: serde_json::Value = log
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find(|event| event["message"] == "request finished" && event["error.id"] == error_id.as_str())
+        .find(|event| {
+            event["message"] == "request finished" && event["error.id"] == error_id.as_str()
+        })
         .unwrap_or_else(|| panic!("no request event with the error id in:\n{log}"));
     assert_eq!(event["http.method"], "POST");
     assert_eq!(event["http.route"], "/api/auth/v2/session");
     assert_eq!(event["http.status"], 400);
     assert!(event["duration_ms"].is_u64());
-    assert!(!log.contains("secret@example.com"), "no query string in the log");
+    assert!(
+        !log.contains("secret@example.com"),
+        "no query string in the log"
+    );
 }

@@ -39,10 +39,7 @@ pub enum ApiError {
 
     /// A readiness check failed (503). `cause` goes to the log only.
     #[error("not ready: {reason}")]
-    NotReady {
-        reason: &'static str,
-        cause: String,
-    },
+    NotReady { reason: &'static str, cause: String },
 
     /// A blocking task failed or was cancelled (500).
     #[error("internal error")]

@@ -2,7 +2,7 @@
 //! base path and without credentials.
 //!
 //! `/health/alive` returns 200 while the process serves HTTP. `/health/ready`
-//! returns 200 only when the database answers a ping, no migration is
+//! returns 200 only when the database replies to a ping, no migration is
 //! pending, and the mail worker finished a loop recently; otherwise 503 with
 //! the usual error headers. Readiness runs on the blocking pool, because the
 //! store blocks, and takes at most the pool's connection timeout when the
@@ -18,8 +18,8 @@ use twauth_domain::Auth;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
-/// Checks whether migrations remain to be applied; `Err` holds the reason
-/// the database could not tell.
+/// Checks whether migrations remain to be applied. `Err` contains the reason
+/// the check failed.
 pub type MigrationCheck = dyn Fn() -> Result<bool, String> + Send + Sync;
 
 /// The last time the mail worker finished a loop, shared between the worker

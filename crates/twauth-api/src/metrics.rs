@@ -2,7 +2,7 @@
 //!
 //! Every label takes its values from a fixed set: route templates (never raw
 //! paths), standard method names, status codes, and the words listed on each
-//! series. No label holds an address, a token or an id.
+//! series. No label contains an address, a token or an id.
 
 use std::sync::{Arc, OnceLock};
 
@@ -190,13 +190,7 @@ impl Metrics {
     /// Records a finished request. `route` is the route template or
     /// [`UNMATCHED_ROUTE`]; the same call counts codes and 429s that the
     /// route and status imply.
-    pub fn observe_request(
-        &self,
-        route: &str,
-        method: &Method,
-        status: StatusCode,
-        seconds: f64,
-    ) {
+    pub fn observe_request(&self, route: &str, method: &Method, status: StatusCode, seconds: f64) {
         let method = method_label(method);
         let status_label = status.as_u16().to_string();
         self.http_requests
@@ -299,11 +293,15 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The code event a finished request stands for, as `(purpose, outcome)`:
-/// a 2xx answer to a route that mails a code issued one, a 2xx answer to a
-/// verification route verified one, and a 4xx answer to a verification
-/// route rejected one. 429s are counted as rate-limit denials instead.
-fn code_event(route: &str, method: &str, status: StatusCode) -> Option<(&'static str, &'static str)> {
+/// Returns the code event of a finished request as `(purpose, outcome)`.
+/// A 2xx response from a route that mails a code issued one. From a
+/// verification route, a 2xx response verified one and a 4xx response
+/// rejected one. 429s are counted as rate-limit denials instead.
+fn code_event(
+    route: &str,
+    method: &str,
+    status: StatusCode,
+) -> Option<(&'static str, &'static str)> {
     let path = route.strip_prefix(crate::BASE_PATH)?;
     let (purpose, verifies) = match (method, path) {
         ("POST", "/user") => ("registration", false),
@@ -361,7 +359,11 @@ mod tests {
             Some(("session", "verified"))
         );
         assert_eq!(
-            code_event(&route("/keypair/verification"), "PUT", StatusCode::UNAUTHORIZED),
+            code_event(
+                &route("/keypair/verification"),
+                "PUT",
+                StatusCode::UNAUTHORIZED
+            ),
             Some(("key_pair", "rejected"))
         );
         assert_eq!(

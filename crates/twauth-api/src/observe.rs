@@ -1,10 +1,10 @@
 //! The request middleware: one log event and one set of metric samples per
 //! request.
 //!
-//! The event carries the method, the route template (never the raw path, so
-//! no id, token or query string reaches the log), the status, the duration
-//! and, when the response has one, the `x-error-id` that the error's own log
-//! line carries too.
+//! The event carries the method, the route template, the status and the
+//! duration. It never carries the raw path, so no id, token or query string
+//! reaches the log. When the response has an `x-error-id`, the event carries
+//! it too, as does the error's own log line.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,7 +59,13 @@ pub async fn observe_requests(
     };
 
     metrics.observe_request(&route, &method, status, elapsed.as_secs_f64());
-    log_request(&method, &route, status, elapsed.as_millis(), error_id.as_deref());
+    log_request(
+        &method,
+        &route,
+        status,
+        elapsed.as_millis(),
+        error_id.as_deref(),
+    );
     result
 }
 
@@ -77,12 +83,19 @@ fn log_request(
         ($level:ident) => {
             match error_id {
                 Some(id) => tracing::$level!(
-                    http.method = method, http.route = route, http.status = status.as_u16(),
-                    duration_ms, error.id = id, "request finished"
+                    http.method = method,
+                    http.route = route,
+                    http.status = status.as_u16(),
+                    duration_ms,
+                    error.id = id,
+                    "request finished"
                 ),
                 None => tracing::$level!(
-                    http.method = method, http.route = route, http.status = status.as_u16(),
-                    duration_ms, "request finished"
+                    http.method = method,
+                    http.route = route,
+                    http.status = status.as_u16(),
+                    duration_ms,
+                    "request finished"
                 ),
             }
         };

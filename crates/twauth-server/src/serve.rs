@@ -207,8 +207,8 @@ pub fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> any
                 .configure(twauth_api::configure(state.clone()))
         })
         .shutdown_timeout(settings.server.shutdown_timeout)
-                .bind(settings.server.listen)
-                .with_context(|| format!("failed to listen on {}", settings.server.listen))?;
+        .bind(settings.server.listen)
+        .with_context(|| format!("failed to listen on {}", settings.server.listen))?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

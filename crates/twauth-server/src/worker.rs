@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
-use twauth_domain::Auth;
-use twauth_domain::delivery::{self, DeliveryPolicy, DeliveryResult};
 use twauth_api::health::Heartbeat;
 use twauth_api::metrics::Metrics;
+use twauth_domain::Auth;
+use twauth_domain::delivery::{self, DeliveryPolicy, DeliveryResult};
 use twauth_domain::ports::{Clock, MailTransport};
 
 /// How often old messages and abandoned registrations are purged.
