@@ -215,11 +215,36 @@ pub fn decide_hit(
         let retry_after = window_start + rule.window - now;
         return (RateDecision::Limited { retry_after }, None);
     }
-    if now < last_at + rule.min_gap {
+    // `now` is read before the row is locked, so a concurrent hit that took
+    // the lock first may have stored a later `last_at`. Without a gap rule
+    // that order must not matter.
+    if rule.min_gap > Duration::ZERO && now < last_at + rule.min_gap {
         let retry_after = last_at + rule.min_gap - now;
         return (RateDecision::Limited { retry_after }, None);
     }
-    (RateDecision::Allowed, Some((window_start, count + 1, now)))
+    (
+        RateDecision::Allowed,
+        Some((window_start, count + 1, now.max(last_at))),
+    )
+}
+
+#[cfg(test)]
+mod decide_hit_tests {
+    use super::*;
+
+    #[test]
+    fn decide_hit_allows_later_stamp_without_gap() {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
+        let rule = RateRule {
+            max: 10,
+            window: Duration::minutes(15),
+            min_gap: Duration::ZERO,
+        };
+        let later = now + Duration::milliseconds(3);
+        let (decision, next) = decide_hit(Some((now, 1, later)), now, &rule);
+        assert_eq!(decision, RateDecision::Allowed);
+        assert_eq!(next, Some((now, 2, later)));
+    }
 }
 
 /// How a change to one email ended.
