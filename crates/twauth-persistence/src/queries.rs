@@ -995,7 +995,9 @@ pub(crate) fn mark_sent(
             .set((outbox::sent_at.eq(DbTime(at)), outbox::payload.eq(payload)))
             .execute(conn)?;
         Ok(())
-    })
+    })?;
+    drop_old_page_copies(conn);
+    Ok(())
 }
 
 pub(crate) fn mark_retry(
@@ -1033,7 +1035,9 @@ pub(crate) fn mark_failed(
             ))
             .execute(conn)?;
         Ok(())
-    })
+    })?;
+    drop_old_page_copies(conn);
+    Ok(())
 }
 
 pub(crate) fn purge_finished(conn: &mut Conn, before: OffsetDateTime) -> QueryResult<u64> {
