@@ -71,12 +71,14 @@ pub async fn check_key_pair(
 /// Reads the bearer token: `Authorization: Bearer <token>` with the scheme
 /// word in any case, or a bare token with no scheme word.
 pub fn bearer_token(req: &HttpRequest) -> Option<Secret> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    parse_bearer(value)
+}
+
+/// Parses the text of an `Authorization` header into a bearer token, as
+/// [`bearer_token`] does once the header is known to be visible ASCII.
+pub fn parse_bearer(value: &str) -> Option<Secret> {
+    let value = value.trim();
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return None,
@@ -95,10 +97,15 @@ fn credential_value(value: &str) -> Option<Secret> {
 
 /// Reads `api-key` and `api-secret`.
 pub fn key_pair_headers(req: &HttpRequest) -> Option<(String, Secret)> {
-    let read = |name: &str| req.headers().get(name)?.to_str().ok().map(str::trim);
-    let key = read("api-key")?;
-    let secret = credential_value(read("api-secret")?)?;
-    let key = credential_value(key)?.expose().to_owned();
+    let read = |name: &str| req.headers().get(name)?.to_str().ok();
+    parse_key_pair(read("api-key")?, read("api-secret")?)
+}
+
+/// Parses the texts of the `api-key` and `api-secret` headers, as
+/// [`key_pair_headers`] does once both are known to be visible ASCII.
+pub fn parse_key_pair(key: &str, secret: &str) -> Option<(String, Secret)> {
+    let secret = credential_value(secret.trim())?;
+    let key = credential_value(key.trim())?.expose().to_owned();
     Some((key, secret))
 }
 
