@@ -43,7 +43,10 @@ fn codes_per_address_are_limited(backend: Backend) {
         let response = app.post("/session", &json!({"email": "ghost@example.com"}));
         assert_eq!(response.status(), 202);
     }
-    assert_error(app.post("/session", &json!({"email": "ghost@example.com"})), 429);
+    assert_error(
+        app.post("/session", &json!({"email": "ghost@example.com"})),
+        429,
+    );
 }
 
 fn code_gap_is_enforced(backend: Backend) {
@@ -70,12 +73,19 @@ fn account_locks_after_failures(backend: Backend) {
     // Three wrong guesses spread over two codes reach the account ceiling.
     let mut logins = Vec::new();
     for _ in 0..2 {
-        let login: Value = app.post("/session", &json!({"email": "lock@example.com"})).json().unwrap();
+        let login: Value = app
+            .post("/session", &json!({"email": "lock@example.com"}))
+            .json()
+            .unwrap();
         let code = app.next_code("lock@example.com");
         logins.push((login, code));
     }
     let wrong = |code: &str| if code == "000000" { "000001" } else { "000000" }.to_owned();
-    let guesses = [(0, wrong(&logins[0].1)), (0, wrong(&logins[0].1)), (1, wrong(&logins[1].1))];
+    let guesses = [
+        (0, wrong(&logins[0].1)),
+        (0, wrong(&logins[0].1)),
+        (1, wrong(&logins[1].1)),
+    ];
     for (index, guess) in guesses {
         let response = app.put(
             "/session/verification",
@@ -94,14 +104,20 @@ fn account_locks_after_failures(backend: Backend) {
     assert!(wait > 3000 && wait <= 3600, "Retry-After {wait}");
     let message = assert_error(response, 429);
     assert!(message.contains("account"), "{message}");
-    assert_error(app.get_auth("/session", login["bearer"].as_str().unwrap()), 401);
+    assert_error(
+        app.get_auth("/session", login["bearer"].as_str().unwrap()),
+        401,
+    );
 }
 
 fn forged_forwarded_for_changes_nothing(backend: Backend) {
     let Some(app) = spawn_with(backend, &[("TWAUTH_LIMITS__REGISTRATIONS_PER_CLIENT", "2")]) else {
         return;
     };
-    for (i, forged) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"].iter().enumerate() {
+    for (i, forged) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .iter()
+        .enumerate()
+    {
         let response = app
             .request(reqwest::Method::POST, "/user")
             .header("x-forwarded-for", *forged)
@@ -111,7 +127,10 @@ fn forged_forwarded_for_changes_nothing(backend: Backend) {
         if i < 2 {
             assert_eq!(response.status(), 202);
             let body: Value = response.json().unwrap();
-            assert_eq!(body["ip"], "127.0.0.1", "an untrusted peer's header is ignored");
+            assert_eq!(
+                body["ip"], "127.0.0.1",
+                "an untrusted peer's header is ignored"
+            );
         } else {
             assert_error(response, 429);
         }
@@ -135,7 +154,10 @@ fn trusted_proxy_forwards_client(backend: Backend) {
 
 fn concurrent_right_codes_succeed_once(app: &TestApp) {
     app.register_user("race@example.com", "race");
-    let login: Value = app.post("/session", &json!({"email": "race@example.com"})).json().unwrap();
+    let login: Value = app
+        .post("/session", &json!({"email": "race@example.com"}))
+        .json()
+        .unwrap();
     let code = app.next_code("race@example.com");
     let body = json!({"verificationCodeID": login["verificationCodeID"], "code": code});
     let statuses: Vec<u16> = std::thread::scope(|scope| {
@@ -144,8 +166,15 @@ fn concurrent_right_codes_succeed_once(app: &TestApp) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 202 || *s == 401), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 401),
+        "{statuses:?}"
+    );
 }
 
 fn concurrent_wrong_codes_respect_limit(backend: Backend) {
@@ -156,7 +185,10 @@ fn concurrent_wrong_codes_respect_limit(backend: Backend) {
     };
     let app = &app;
     app.register_user("guess@example.com", "guess");
-    let login: Value = app.post("/session", &json!({"email": "guess@example.com"})).json().unwrap();
+    let login: Value = app
+        .post("/session", &json!({"email": "guess@example.com"}))
+        .json()
+        .unwrap();
     let code = app.next_code("guess@example.com");
     let guesses: Vec<String> = (0..100u32)
         .map(|n| format!("{:06}", n))
@@ -168,7 +200,8 @@ fn concurrent_wrong_codes_respect_limit(backend: Backend) {
             let login = &login;
             scope.spawn(move || {
                 for guess in chunk {
-                    let body = json!({"verificationCodeID": login["verificationCodeID"], "code": guess});
+                    let body =
+                        json!({"verificationCodeID": login["verificationCodeID"], "code": guess});
                     let status = app.put("/session/verification", &body).status().as_u16();
                     assert_eq!(status, 401);
                 }

@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 mod harness;
 
+mod abuse;
 mod cache;
 mod clock;
 mod emails;
