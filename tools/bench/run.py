@@ -470,6 +470,20 @@ def measure_backend(args, backend, size, work, results):
             entry[f"rss_peak_kib_{label}"] = rss_kib(server.pid, "VmHWM")
         finally:
             server.stop()
+
+    if size == min(args.sizes) and args.log_level != "warn":
+        # The same check with the per-request log line filtered out, to show
+        # what logging costs.
+        quiet = argparse.Namespace(**vars(args))
+        quiet.log_level = "warn"
+        server, _ = start_twauth(quiet, url, work, True, f"{backend}-{size}-quiet")
+        try:
+            log(f"{backend}, {size} sessions, cache, log level warn: bearer")
+            endpoint = f"{server.url}{BASE}/session"
+            warm_up(endpoint, credentials["bearer"], args)
+            entry["bearer_cache_quiet"] = wrk(endpoint, credentials["bearer"], args, server.pid)
+        finally:
+            server.stop()
     if backend == "postgres":
         subprocess.run(["psql", "-q", args.postgres, "-c",
                         f"DROP DATABASE IF EXISTS twauth_bench_{size} WITH (FORCE)"], check=True)
@@ -596,7 +610,7 @@ def print_report(results):
     print("|---|---|---:|---:|---:|---:|---:|")
     for run in results["runs"]:
         for key in ("bearer_cache", "keypair_cache", "invalid_cache", "bearer_nocache",
-                    "keypair_nocache"):
+                    "keypair_nocache", "bearer_cache_quiet"):
             figure = run.get(key)
             if not figure:
                 continue

@@ -311,6 +311,9 @@ impl Auth {
         if !self.store.extend_session(session.id, expires_at)? {
             return Err(AuthError::Unauthorized(BAD_CREDENTIAL));
         }
+        // The cached entry carries the old expiry. Other processes keep
+        // theirs until it ends, which is never later than the new one.
+        self.revoke(Revoked::Session(session.id));
         Ok(expires_at)
     }
 
