@@ -51,8 +51,8 @@ impl RandomSource for SystemRandom {
     }
 }
 
-/// A clock that stands still until a test moves it. Whole seconds only, as
-/// stores keep.
+/// A clock that changes only when a test advances it. It keeps whole
+/// seconds, as the stores do.
 #[derive(Debug)]
 pub struct ManualClock(AtomicI64);
 
@@ -144,7 +144,7 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Every message ever queued, in order, as currently stored.
+    /// Returns every message ever queued, in order, as currently stored.
     pub fn outbox(&self) -> Vec<Mail> {
         self.state()
             .outbox

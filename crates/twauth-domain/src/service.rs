@@ -147,8 +147,8 @@ impl Auth {
     /// Starts a login for an address and mails the code to it.
     ///
     /// An address that belongs to no account gets a response of the same
-    /// shape, after the same hashing work, and no mail; its session cannot be
-    /// verified because nothing was stored.
+    /// shape after the same hashing work, and no mail. Nothing is stored for
+    /// it, so its session can never be verified.
     pub fn start_session(
         &self,
         address: EmailAddress,
@@ -156,8 +156,8 @@ impl Auth {
     ) -> Result<IssuedSession, AuthError> {
         let now = self.clock.now();
         self.limit_client("login", client, &self.policy.logins_per_client, now)?;
-        // Counted whether or not the address has an account, so the limit
-        // tells nothing either.
+        // The address is counted whether or not it has an account, so the
+        // limit reveals nothing about which addresses exist.
         self.limit_address(&address, now)?;
         let Some(email) = self.store.find_login_email(&address)? else {
             let (session, bearer) = self.new_session(UserId(Uuid::nil()), client, now);

@@ -60,9 +60,10 @@ pub struct DatabaseSettings {
     /// Run migrations at start-up. Unset means on for SQLite, off for
     /// PostgreSQL, where `twauth migrate` runs them as a deploy step.
     pub migrate_on_start: Option<bool>,
-    /// Most connections in the pool.
+    /// Maximum number of connections in the pool.
     pub max_connections: u32,
-    /// Seconds to wait for a pooled connection before answering 503.
+    /// Seconds to wait for a pooled connection before the request fails
+    /// with 503.
     pub connect_timeout: u64,
 }
 
@@ -118,7 +119,7 @@ pub struct LimitSettings {
     pub codes_per_address: u32,
     /// Seconds in the per-address window.
     pub codes_per_address_window: i64,
-    /// Least seconds between two codes to one address.
+    /// Minimum seconds between two codes to one address.
     pub codes_per_address_gap: i64,
     /// Logins started from one client address per window.
     pub logins_per_client: u32,
