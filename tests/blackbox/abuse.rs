@@ -33,12 +33,13 @@ fn codes_per_address_are_limited(backend: Backend) {
     let sessions_before = app.count_rows("sessions");
     let response = app.post("/session", &json!({"email": "FLOOD@example.com"}));
     let wait = retry_after(&response);
-    assert!(wait > 0 && wait <= 900, "Retry-After {wait}");
+    assert!(wait > 0, "Retry-After {wait}");
+    assert!(wait <= 900, "Retry-After {wait}");
     assert_error(response, 429);
     assert_eq!(app.count_rows("sessions"), sessions_before);
 
     // An address without an account is limited the same way, so the limit
-    // tells nothing about which addresses exist.
+    // reveals nothing about which addresses exist.
     for _ in 0..3 {
         let response = app.post("/session", &json!({"email": "ghost@example.com"}));
         assert_eq!(response.status(), 202);
@@ -101,7 +102,8 @@ fn account_locks_after_failures(backend: Backend) {
         &json!({"verificationCodeID": login["verificationCodeID"], "code": code}),
     );
     let wait = retry_after(&response);
-    assert!(wait > 3000 && wait <= 3600, "Retry-After {wait}");
+    assert!(wait > 3000, "Retry-After {wait}");
+    assert!(wait <= 3600, "Retry-After {wait}");
     let message = assert_error(response, 429);
     assert!(message.contains("account"), "{message}");
     assert_error(

@@ -16,12 +16,12 @@ pub struct Mail {
     pub body: MailBody,
 }
 
-/// What a message says.
+/// The content of a message.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MailBody {
     /// A one-time code. `code` is `None` once the message has been sent, so
-    /// a delivered message no longer holds it.
+    /// a delivered message no longer contains it.
     Code {
         purpose: CodePurpose,
         code: Option<OneTimeCode>,
@@ -51,7 +51,8 @@ pub enum NoticeEvent {
 }
 
 impl Mail {
-    /// The same message without its code, as it is kept after delivery.
+    /// Returns the same message without its code, as it is kept after
+    /// delivery.
     pub fn redacted(&self) -> Mail {
         let mut copy = self.clone();
         if let MailBody::Code { code, .. } = &mut copy.body {
@@ -60,12 +61,12 @@ impl Mail {
         copy
     }
 
-    /// Whether the message still holds a one-time code.
+    /// Returns whether the message still contains a one-time code.
     pub fn holds_code(&self) -> bool {
         matches!(self.body, MailBody::Code { code: Some(_), .. })
     }
 
-    /// A short name of the message kind, for logs and metrics.
+    /// Returns a short name of the message kind, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match &self.body {
             MailBody::Code { purpose, .. } => purpose.as_str(),

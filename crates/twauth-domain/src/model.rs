@@ -1,4 +1,4 @@
-//! Entities as the store holds them, and the records use cases return.
+//! Entities as the store keeps them, and the records use cases return.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,7 +41,7 @@ id_type!(
     CodeId
 );
 
-/// Where a request came from, as recorded on sessions and in notices.
+/// The origin of a request, as recorded on sessions and in notices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     pub ip: String,
@@ -171,7 +171,7 @@ pub struct KeyPairWithUser {
     pub user: User,
 }
 
-/// What a one-time code was issued for. A code verifies only for its purpose.
+/// The purpose a one-time code was issued for. A code verifies only for its purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CodePurpose {
@@ -229,7 +229,7 @@ pub struct ReservedCode {
     pub hash: CodeHash,
 }
 
-/// What consuming a code changes, in the same transaction.
+/// The change that consuming a code makes, in the same transaction.
 #[derive(Clone, Debug)]
 pub enum CodeEffect {
     /// Activates a session until `expires_at`. For a registration code, also

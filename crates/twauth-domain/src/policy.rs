@@ -5,11 +5,11 @@ use time::Duration;
 use crate::ports::{AccountLimit, RateRule};
 
 /// The most wrong codes an account may have per window, whatever the
-/// configuration says.
+/// configuration sets.
 pub const MAX_ACCOUNT_FAILURES: u32 = 100;
 
 /// Lifetimes, limits and defaults that use cases apply. The server builds it
-/// from configuration; [`Policy::default`] holds the documented defaults.
+/// from configuration; [`Policy::default`] returns the documented defaults.
 #[derive(Clone, Debug)]
 pub struct Policy {
     /// How long a one-time code stays valid after it is sent.
@@ -24,7 +24,7 @@ pub struct Policy {
     pub session_max_lifetime: Duration,
     /// A session unused for this long is dead; `None` turns the rule off.
     pub session_idle_timeout: Option<Duration>,
-    /// How often, at most, the last-seen time of a session is written.
+    /// Minimum interval between two writes of a session's last-seen time.
     pub session_touch_interval: Duration,
     /// The largest `days` a key pair may be created for.
     pub key_pair_max_days: u32,

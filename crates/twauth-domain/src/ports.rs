@@ -16,7 +16,7 @@ use crate::model::{
 use crate::secret::TokenDigest;
 use crate::values::EmailAddress;
 
-/// What a unique value collided with.
+/// The kind of unique value that a write collided with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Taken {
     EmailAddress,
@@ -32,7 +32,7 @@ impl Taken {
     }
 }
 
-/// How a store call failed. Adapters map their own errors into these
+/// A failure of a store call. Adapters map their own errors into these
 /// variants and never pass driver errors upward.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,7 +148,7 @@ pub struct AccountLimit {
 }
 
 impl AccountLimit {
-    /// The same limit as a rate rule: failures in a window, with no gap.
+    /// Converts the limit to a rate rule: failures in a window, with no gap.
     pub fn as_rule(&self) -> RateRule {
         RateRule {
             max: self.max_failures,
@@ -176,7 +176,7 @@ pub struct RateRule {
     pub max: u32,
     /// Length of the window, counted from its first event.
     pub window: Duration,
-    /// Least time between two events; zero for none.
+    /// Minimum time between two events, or zero for none.
     pub min_gap: Duration,
 }
 
@@ -188,7 +188,7 @@ pub enum RateDecision {
 }
 
 /// Counters behind rate limits. They live in the store so that every
-/// replica sees the same counts.
+/// replica reads and writes the same counts.
 pub trait RateLimitStore: Send + Sync + 'static {
     /// Counts one event for `key` if `rule` allows it, atomically.
     fn hit(&self, key: &str, now: OffsetDateTime, rule: &RateRule) -> StoreResult<RateDecision>;
@@ -247,7 +247,7 @@ mod decide_hit_tests {
     }
 }
 
-/// How a change to one email ended.
+/// The outcome of a change to one email.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EmailChange {
     Done(Email),
@@ -315,7 +315,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<OutboxEntry>>;
 
     /// Records a delivery and replaces the stored message with `redacted`,
-    /// which holds no code.
+    /// which contains no code.
     fn mark_sent(&self, id: uuid::Uuid, at: OffsetDateTime, redacted: &Mail) -> StoreResult<()>;
 
     /// Records a failed attempt and when to try again.
@@ -388,7 +388,7 @@ pub trait RevocationStore: Send + Sync + 'static {
 pub trait Store:
     UserStore + SessionStore + CodeStore + EmailStore + KeyPairStore + OutboxStore + RateLimitStore
 {
-    /// Checks that the database answers.
+    /// Checks that the database responds.
     fn ping(&self) -> StoreResult<()>;
 }
 
